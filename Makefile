@@ -1,0 +1,54 @@
+# ctown — every install step lives here, so a fresh clone needs only python3.11 and make.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CTOWN_PORT ?= 8000
+export CTOWN_PORT
+
+.PHONY: install demo test lint bench lock browser clean
+
+install: $(STAMP)
+
+# Installs from the hash-pinned lock file; uv is used when present because it is ~10x faster,
+# pip otherwise (both read the same lock).
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "需要 Python 3.11 / Python 3.11 is required ($(PY) not found)"; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@if command -v uv >/dev/null 2>&1; then \
+	  uv pip install -q -p $(BIN)/python --require-hashes -r requirements.lock && \
+	  uv pip install -q -p $(BIN)/python --no-deps -e . ; \
+	else \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/pip install -q --require-hashes -r requirements.lock && \
+	  $(BIN)/pip install -q --no-deps -e . ; \
+	fi
+	@$(BIN)/python -c "import ctown" && touch $(STAMP)
+
+# Browser tests use Debian's Chromium (no browser download at run time). Installed when we are
+# root and it is missing; without it the browser tests report themselves as skipped.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: browser tests will be skipped"; \
+	fi
+
+demo: install
+	$(BIN)/ctown demo --port $(CTOWN_PORT)
+
+test: install browser
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q
+
+bench: install
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+# Re-pin dependencies after editing pyproject.toml.
+lock:
+	uv pip compile pyproject.toml --extra dev -p 3.11 --generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,3 @@
+from ctown.cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""Loading county-editable YAML files with errors that name the file, the line and the field.
+
+The catalogue and the department mappings are data that a county engineer edits by hand; a typo
+must be found at load time and reported where it is, not as a Pydantic traceback. PyYAML's composed
+node tree keeps the start mark (line) of every key and value, so a validation error's location
+(``indicators.12.unit``) can be mapped back to a line of the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ctown.i18n import Message, _
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str, ...]
+
+
+class ConfigFileError(ValueError):
+    """A county configuration file that cannot be used: file, line, field and what is wrong."""
+
+    def __init__(self, path: Path | str, line: int | None, field: str, message: Message) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.message = message
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {field}: {message}")
+
+
+def _walk(node: yaml.Node, loc: Loc, marks: dict[Loc, int]) -> None:
+    marks.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*loc, str(key.value))
+            # The key's line is where a reader looks for a field, also when its value is a block.
+            marks[child] = key.start_mark.line + 1
+            _walk(value, child, marks)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*loc, str(i)), marks)
+
+
+def read_yaml(path: Path) -> tuple[Any, dict[Loc, int], bytes]:
+    """The parsed document, the line of every key/item, and the raw bytes (for hashing)."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(path, None, "-", Message(_("文件不是 UTF-8 编码：{error}"),
+                                                       {"error": str(exc)})) from exc
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigFileError(path, line, "-", Message(_("YAML 语法错误：{error}"),
+                                                       {"error": str(exc.problem)})) from exc
+    marks: dict[Loc, int] = {}
+    if node is not None:
+        _walk(node, (), marks)
+    return data, marks, raw
+
+
+def line_of(marks: dict[Loc, int], loc: tuple[Any, ...]) -> int | None:
+    """Line of the deepest part of ``loc`` present in the file (a missing field → its parent)."""
+    parts = tuple(str(p) for p in loc)
+    while parts:
+        if parts in marks:
+            return marks[parts]
+        parts = parts[:-1]
+    return marks.get(())
+
+
+def validate(model: type[M], data: Any, path: Path, marks: dict[Loc, int]) -> M:
+    """Validate ``data`` with ``model``; the first error becomes a :class:`ConfigFileError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        field = ".".join(str(p) for p in loc) or "-"
+        raise ConfigFileError(path, line_of(marks, loc), field,
+                              Message(_("取值无效：{error}"), {"error": err["msg"]})) from exc

@@ -1,0 +1,112 @@
+"""The ``ctown`` command: composes the commands of every capability (see capabilities.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ctown.capabilities import CAPABILITIES, optional_module
+from ctown.db import DatabaseUnavailable, check_connection, make_engine, session_factory
+from ctown.settings import get_settings
+
+app = typer.Typer(help="ctown 信用乡平台 — Credit Township Platform", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+
+
+def open_database(check: bool = True):  # type: ignore[no-untyped-def]
+    """Engine and session factory from the settings; an unreachable database is one clear line."""
+    settings = get_settings()
+    try:
+        engine = make_engine(settings.sqlalchemy_url)
+        if check:
+            check_connection(engine)
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return settings, engine, session_factory(engine)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (Alembic) up to the newest."""
+    from ctown.migrate import upgrade
+
+    _settings, engine, _f = open_database()
+    upgrade(engine)
+    err.print("数据库已是最新 / database is up to date")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrations disagree."""
+    from ctown.migrate import check
+
+    _settings, engine, _f = open_database()
+    check(engine)
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False) -> None:
+    """Counts of what the platform holds (subjects, records, batches, quarantined rows…)."""
+    from ctown.status import collect
+
+    _settings, _engine, factory = open_database()
+    with factory() as session:
+        counts = collect(session)
+    if as_json:
+        print(json.dumps(counts, sort_keys=True, ensure_ascii=False))
+        return
+    for key, value in sorted(counts.items()):
+        print(f"{key:40} {value:>12,}")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Serve the web interface and API."""
+    import uvicorn
+
+    from ctown.app import create_app
+
+    settings, _engine, _f = open_database()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level="info")
+
+
+@app.command()
+def demo(port: Annotated[int | None, typer.Option()] = None,
+         households: Annotated[int | None, typer.Option(help="demo county size")] = None,
+         no_serve: Annotated[bool, typer.Option("--no-serve")] = False) -> None:
+    """Build the demo county into the SQLite database (or reuse it) and serve it."""
+    from ctown.demo import build_demo
+
+    settings, engine, factory = open_database(check=False)
+    if households:
+        settings.demo_households = households
+    accounts = build_demo(settings, engine, factory)
+    print("\n演示账号 / demo accounts (用户名=密码 / username = password):")
+    for username, role in accounts:
+        print(f"  {username:18} {role}")
+    if not no_serve:
+        serve(host=None, port=port)
+
+
+for _cap in CAPABILITIES:
+    _mod = optional_module(_cap, "cli")
+    if _mod is not None and hasattr(_mod, "register"):
+        _mod.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,102 @@
+"""JSON API of the collection points (mounted under /api/v1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.catalogue.service import load_catalogue
+from ctown.collection import keys, protocol, service
+from ctown.collection.schemas import (
+    CountyKeyOut,
+    EnrolIn,
+    EnrolOut,
+    ReceiptOut,
+    RefusalOut,
+    RevokeIn,
+    TerminalIn,
+    TerminalOut,
+)
+from ctown.web.deps import (
+    client_of,
+    current_user,
+    get_db,
+    get_settings,
+    optional_user,
+    require_roles,
+    verify_csrf,
+)
+
+router = APIRouter(prefix="/collection", tags=["collection 采集点"])
+_managers = require_roles(Role.county_admin, Role.township_officer)
+
+
+def county_key_out(request: Request) -> CountyKeyOut:
+    text = keys.county_public_text(get_settings(request))
+    return CountyKeyOut(public_key=text, fingerprint=protocol.fingerprint(protocol.b64d(text)),
+                        suite=protocol.SUITE_NAME)
+
+
+@router.get("/county-key", response_model=CountyKeyOut)
+def county_key(request: Request) -> CountyKeyOut:
+    """The county's public key (public: terminals encrypt their batches to it)."""
+    return county_key_out(request)
+
+
+@router.post("/batches", response_model=ReceiptOut,
+             responses={400: {"model": RefusalOut}, 403: {"model": RefusalOut},
+                        409: {"model": RefusalOut}, 413: {"model": RefusalOut},
+                        422: {"model": RefusalOut}})
+async def upload_batch(request: Request, db: Session = Depends(get_db),
+                       actor: User | None = Depends(optional_user)) -> object:
+    """Receive a sealed batch. The terminal's signature is the credential; no login is needed."""
+    body = await request.body()
+    try:
+        receipt = service.receive_batch(
+            db, body, county_key=keys.county_private_key(get_settings(request)),
+            cipher=request.app.state.cipher, catalogue=load_catalogue(), actor=actor,
+            client=client_of(request))
+    except service.Refused as exc:
+        # Answered, not raised: the refusal's log entry must be committed with the request.
+        out = RefusalOut(code=exc.code, reason=exc.message.both(), batch_id=exc.batch_id,
+                         already_accepted=exc.already_accepted)
+        return JSONResponse(out.model_dump(), status_code=exc.status_code)
+    return ReceiptOut(**receipt.__dict__)
+
+
+@router.post("/enrol", response_model=EnrolOut, dependencies=[Depends(verify_csrf)])
+def enrol(body: EnrolIn, request: Request, db: Session = Depends(get_db),
+          actor: User = Depends(require_roles(Role.village_officer))) -> EnrolOut:
+    """A village officer's browser registers its own key as a terminal of the officer's village."""
+    terminal = service.register_terminal(db, actor=actor, public_key=body.public_key,
+                                         village_code=actor.region_code,
+                                         name=body.name or actor.display_name, via="web")
+    return EnrolOut(terminal=TerminalOut.model_validate(terminal), county=county_key_out(request))
+
+
+@router.get("/terminals", response_model=list[TerminalOut])
+def list_terminals(db: Session = Depends(get_db), actor: User = Depends(_managers)
+                   ) -> list[TerminalOut]:
+    return [TerminalOut.model_validate(t) for t in service.terminals_for(db, actor)]
+
+
+@router.post("/terminals", response_model=TerminalOut, status_code=201,
+             dependencies=[Depends(verify_csrf)])
+def register(body: TerminalIn, db: Session = Depends(get_db), actor: User = Depends(_managers)
+             ) -> TerminalOut:
+    terminal = service.register_terminal(db, actor=actor, public_key=body.public_key,
+                                         village_code=body.village_code, name=body.name,
+                                         via="admin")
+    return TerminalOut.model_validate(terminal)
+
+
+@router.post("/terminals/{terminal_id}/revoke", response_model=TerminalOut,
+             dependencies=[Depends(verify_csrf)])
+def revoke(terminal_id: str, body: RevokeIn, db: Session = Depends(get_db),
+           actor: User = Depends(current_user)) -> TerminalOut:
+    terminal = service.revoke_terminal(db, actor=actor, terminal_id=terminal_id,
+                                       reason=body.reason)
+    return TerminalOut.model_validate(terminal)

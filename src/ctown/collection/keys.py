@@ -1,0 +1,49 @@
+"""The county's X25519 key pair that terminals seal their batches to (kept in ``var/``, mode 0600)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from ctown.collection import protocol
+from ctown.settings import Settings, read_or_create_secret
+
+KEY_FILE = "collection_x25519.key"
+
+
+def county_private_key(settings: Settings) -> X25519PrivateKey:
+    """Created on first use; only this file can open the batches of every terminal."""
+    return protocol.x25519_from_secret(read_or_create_secret(settings.var_dir / KEY_FILE, 32))
+
+
+def county_public_text(settings: Settings) -> str:
+    return protocol.b64e(protocol.raw_public(county_private_key(settings).public_key()))
+
+
+def write_terminal_key(path: Path) -> tuple[str, str]:
+    """A new terminal key file (owner-only) and its ``.pub`` beside it; returns (id, public key)."""
+    key = protocol.new_terminal_key()
+    public = protocol.raw_public(key.public_key())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(protocol.b64e(key.private_bytes_raw()) + "\n")
+    public_text = protocol.b64e(public)
+    path.with_name(path.name + ".pub").write_text(public_text + "\n")
+    return protocol.terminal_id_for(public), public_text
+
+
+def read_terminal_key(path: Path) -> Ed25519PrivateKey:
+    raw = protocol.b64d(path.read_text().strip())
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def read_public_text(value: str) -> str:
+    """A public key given as text, or as the path of a file holding it."""
+    candidate = Path(value)
+    if len(value) < 200 and candidate.is_file():
+        return candidate.read_text().strip()
+    return value.strip()

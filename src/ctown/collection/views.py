@@ -1,0 +1,84 @@
+"""Pages: the offline collection form (村信息员) and the terminal administration page (县/乡镇)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.catalogue.service import load_catalogue
+from ctown.collection import service
+from ctown.collection.api import county_key_out
+from ctown.collection.validate import collectable
+from ctown.errors import DomainError
+from ctown.i18n import _
+from ctown.web.deps import get_db, locale_of, require_roles, verify_csrf
+from ctown.web.templating import render
+
+router = APIRouter()
+STATIC = Path(__file__).parent / "static"
+NAV = [
+    {"href": "/collection/form", "label": _("信息采集"), "roles": [Role.village_officer]},
+    {"href": "/collection/terminals", "label": _("采集终端"),
+     "roles": [Role.county_admin, Role.township_officer]},
+]
+_managers = require_roles(Role.county_admin, Role.township_officer)
+
+
+@router.get("/collection/form", response_class=HTMLResponse)
+def form(request: Request, user: User = Depends(require_roles(Role.village_officer))
+         ) -> HTMLResponse:
+    """Works offline once loaded: the service worker keeps this page and its script."""
+    en = locale_of(request) == "en"
+    indicators = [{"code": i.code, "name": i.name_en if en else i.name_zh, "type": i.type,
+                   "unit": i.unit, "min": i.min, "max": i.max,
+                   "codes": {k: (v.en if en else v.zh) for k, v in i.codes.items()}}
+                  for i in collectable(load_catalogue())]
+    return render(request, "collection/form.html", user=user, indicators=indicators,
+                  county=county_key_out(request).model_dump())
+
+
+@router.get("/collection/collect.js", include_in_schema=False)
+def script() -> FileResponse:
+    return FileResponse(STATIC / "collect.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/collection/sw.js", include_in_schema=False)
+def worker() -> FileResponse:
+    # Served from /collection/ so that its scope is the collection pages only.
+    return FileResponse(STATIC / "sw.js", media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/collection/terminals", response_class=HTMLResponse)
+def terminals(request: Request, db: Session = Depends(get_db), user: User = Depends(_managers),
+              message: str = "", kind: str = "info") -> HTMLResponse:
+    return render(request, "collection/terminals.html", user=user,
+                  terminals=service.terminals_for(db, user),
+                  log=service.upload_log_for(db, user), message=message, message_kind=kind,
+                  county=county_key_out(request).model_dump())
+
+
+@router.post("/collection/terminals", dependencies=[Depends(verify_csrf)])
+def register(request: Request, public_key: str = Form(...), village_code: str = Form(...),
+             name: str = Form(""), db: Session = Depends(get_db),
+             user: User = Depends(_managers)) -> HTMLResponse:
+    try:
+        terminal = service.register_terminal(db, actor=user, public_key=public_key,
+                                             village_code=village_code.strip(), name=name,
+                                             via="admin")
+    except DomainError as exc:
+        return terminals(request, db, user, exc.message.render(locale_of(request)), "error")
+    return terminals(request, db, user, f"{terminal.id} ✓", "ok")
+
+
+@router.post("/collection/terminals/{terminal_id}/revoke", dependencies=[Depends(verify_csrf)])
+def revoke(terminal_id: str, reason: str = Form(""), db: Session = Depends(get_db),
+           user: User = Depends(_managers)) -> RedirectResponse:
+    service.revoke_terminal(db, actor=user, terminal_id=terminal_id, reason=reason)
+    return RedirectResponse("/collection/terminals", status_code=303)

@@ -1,0 +1,123 @@
+"""The demo county (`make demo`): synthetic county, every department loaded, one account per role.
+
+Idempotent: a second run finds what the first built and only serves it.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.accounts.service import create_user, grant_mandate
+from ctown.capabilities import CAPABILITIES, optional_module
+from ctown.migrate import upgrade
+from ctown.registry.models import Region, Subject
+from ctown.registry.tasks import load_regions
+from ctown.settings import Settings
+
+console = Console(stderr=True)
+DEMO_SEED = 20261124
+FEED_DEPARTMENTS = ("psb", "nres", "agri", "samr", "tax", "court", "hrss", "civil", "util", "bank",
+                    "insur", "village")
+
+
+def county_dir(settings: Settings) -> Path:
+    return settings.var_dir / "demo-county"
+
+
+def build_demo(settings: Settings, engine: Engine, factory: sessionmaker[Session]
+               ) -> list[tuple[str, str]]:
+    upgrade(engine)
+    workdir = county_dir(settings)
+    _synthesise(settings, workdir)
+    with factory.begin() as session:
+        load_regions(session, _read_regions(workdir), source="demo:regions")
+    # The feeds first (they create the households), then the accounts, then everything else.
+    _build_capability("ingest", settings, factory, workdir)
+    with factory.begin() as session:
+        accounts = ensure_demo_users(session)
+    for cap in CAPABILITIES:
+        if cap != "ingest":
+            _build_capability(cap, settings, factory, workdir)
+    return accounts
+
+
+def _build_capability(cap: str, settings: Settings, factory: sessionmaker[Session],
+                      workdir: Path) -> None:
+    mod = optional_module(cap, "demo")
+    if mod is None:
+        return
+    console.print(f"[bold]演示数据 / demo:[/bold] {cap}")
+    with factory.begin() as session:
+        mod.build(session, settings, workdir)
+
+
+def _synthesise(settings: Settings, workdir: Path) -> None:
+    if (workdir / "manifest.json").exists():
+        return
+    generator = optional_module("synth", "generator")
+    if generator is None:
+        raise RuntimeError("synth package missing")
+    console.print(f"生成模拟县 / generating the synthetic county: {settings.demo_households} 户")
+    generator.generate(households=settings.demo_households, seed=DEMO_SEED, out=workdir)
+
+
+def _read_regions(workdir: Path) -> list[dict[str, str]]:
+    with (workdir / "regions.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+DEMO_ROLES: list[tuple[str, Role, str]] = [
+    ("admin", Role.county_admin, "county"), ("township", Role.township_officer, "township"),
+    ("village", Role.village_officer, "village"), ("village2", Role.village_officer, "village2"),
+    ("evaluator_group", Role.evaluation_member, "village"), ("proxy", Role.credit_proxy, "village"),
+    ("bank", Role.bank_officer, "county"), ("auditor", Role.evaluator, "county"),
+    ("insurer", Role.insurer, "county"), ("merchant", Role.merchant, "county"),
+    ("privacy", Role.privacy_officer, "county"), ("farmer", Role.farmer, "village"),
+]
+
+
+def ensure_demo_users(session: Session) -> list[tuple[str, str]]:
+    """One account per role (username = password: demo only), plus a feed account per department."""
+    county = session.scalar(sa.select(Region).where(Region.level == "county"))
+    if county is None:
+        raise RuntimeError("no county loaded")
+    township = session.scalar(sa.select(Region).where(Region.parent_code == county.code)
+                              .order_by(Region.code))
+    villages = session.scalars(sa.select(Region).where(Region.parent_code == township.code)
+                               .order_by(Region.code)).all() if township else []
+    places = {"county": county.code, "township": township.code if township else county.code,
+              "village": villages[0].code if villages else county.code,
+              "village2": villages[1].code if len(villages) > 1 else county.code}
+    households = session.scalars(sa.select(Subject.id).where(
+        Subject.kind == "household", Subject.region_code == places["village"])
+        .order_by(Subject.id).limit(3)).all()
+    existing = set(session.scalars(sa.select(User.username)))
+    made: list[tuple[str, str]] = []
+    for username, role, place in DEMO_ROLES:
+        made.append((username, role.value))
+        if username in existing:
+            continue
+        subject_id = households[0] if role == Role.farmer and households else None
+        if role == Role.farmer and subject_id is None:
+            continue
+        user = create_user(session, username=username, password=username, role=role,
+                           region_code=places[place], subject_id=subject_id,
+                           bank_code="RCB" if role == Role.bank_officer else None)
+        if role == Role.credit_proxy and len(households) > 1:
+            grant_mandate(session, proxy=user, subject_id=households[1])
+    for dept in FEED_DEPARTMENTS:
+        username = f"feed_{dept}"
+        made.append((username, Role.department_feed.value))
+        if username not in existing:
+            create_user(session, username=username, password=username,
+                        role=Role.department_feed, region_code=places["county"],
+                        department_code=dept)
+    return made

@@ -1,0 +1,37 @@
+"""Alembic environment: one linear history for every capability's tables."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from ctown.capabilities import load_all_models
+from ctown.db import Base, make_engine
+
+load_all_models()
+target_metadata = Base.metadata
+config = context.config
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is None:
+        engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+        with engine.begin() as conn:
+            _migrate(conn)
+        engine.dispose()
+    else:
+        _migrate(connection)
+
+
+def _migrate(connection: object) -> None:
+    context.configure(
+        connection=connection,  # type: ignore[arg-type]
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

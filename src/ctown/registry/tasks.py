@@ -1,0 +1,253 @@
+"""Bulk loads of the registry (household register 户籍, business register), column-wise.
+
+Callers hand over frames whose identifiers are already validated and normalised (the ingest
+pipeline quarantines the rest); these functions only create or update subjects in bulk, with one
+change event per created or changed subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.registry.models import Region, Subject
+from ctown.registry.service import change_record, record_changes, subject_aad
+
+if TYPE_CHECKING:
+    from ctown.accounts.models import User
+    from ctown.privacy.crypto import FieldCipher
+
+CHUNK = 900  # below SQLite's default limit of bound parameters per statement
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def load_regions(session: Session, rows: Iterable[dict[str, Any]], *, actor: User | int | None = None,
+                 source: str = "regions") -> dict[str, int]:
+    """Upsert the division tree (parents before children) and one collective per village."""
+    rows = sorted(rows, key=lambda r: (len(str(r["code"]).rstrip("0")), str(r["code"])))
+    existing = {r.code: r for r in session.scalars(sa.select(Region))}
+    created = 0
+    for row in rows:
+        code = str(row["code"])
+        region = existing.get(code)
+        if region is None:
+            region = Region(code=code)
+            session.add(region)
+            existing[code] = region
+            created += 1
+        region.name, region.level = row["name"], row["level"]
+        region.name_en = row.get("name_en") or None
+        region.parent_code = str(row["parent_code"]) if row.get("parent_code") else None
+    session.flush()
+    collectives = _ensure_collectives(session, [r for r in existing.values()
+                                                if r.level == "village"], actor, source)
+    return {"regions": len(existing), "regions_created": created,
+            "collectives_created": collectives}
+
+
+def _ensure_collectives(session: Session, villages: list[Region], actor: User | int | None,
+                        source: str) -> int:
+    have = set(session.scalars(sa.select(Subject.region_code).where(Subject.kind == "collective")))
+    missing = [v for v in villages if v.code not in have]
+    if not missing:
+        return 0
+    ids = session.scalars(sa.insert(Subject).returning(Subject.id), [
+        {"kind": "collective", "name": v.name + "村集体", "region_code": v.code} for v in missing])
+    record_changes(session, [
+        change_record(actor=actor, source=source, action="create", entity="subject",
+                      subject_id=sid, payload={"kind": "collective", "region_code": v.code})
+        for sid, v in zip(ids, missing, strict=True)])
+    return len(missing)
+
+
+PERSON_FIELDS = ("name", "relation", "gender", "birth_date", "region_code", "household_id")
+
+
+def upsert_people(session: Session, cipher: FieldCipher, frame: pl.DataFrame, *,
+                  actor: User | int | None, source: str) -> dict[str, int]:
+    """Create or update households and their members from household-register rows.
+
+    Columns: household_no, name, resident_id, relation, gender, birth_date, village_code, phone.
+    """
+    if frame.is_empty():
+        return {"households_created": 0, "persons_created": 0, "persons_updated": 0}
+    frame = frame.unique(subset="resident_id", keep="last", maintain_order=True)
+    households = _ensure_households(session, frame, actor, source)
+    frame = frame.with_columns(
+        pl.col("resident_id").map_elements(cipher.blind_index, return_dtype=pl.String)
+        .alias("id_index"),
+        pl.col("household_no").replace_strict(households, return_dtype=pl.Int64)
+        .alias("household_id"),
+        pl.col("village_code").alias("region_code"))
+    existing = _existing_by_index(session, frame["id_index"].to_list())
+    new_rows, updates, events = [], [], []
+    for row in frame.iter_rows(named=True):
+        current = existing.get(row["id_index"])
+        if current is None:
+            new_rows.append(_person_values(cipher, row))
+            continue
+        changed = {f: row[f] for f in PERSON_FIELDS if current[f] != row[f]}
+        if row.get("phone") and cipher.blind_index(row["phone"], "phone") != current["phone_index"]:
+            changed.update(_phone_values(cipher, row))
+        if changed:
+            updates.append({"id": current["id"], **changed})
+            events.append(_person_event(actor, source, "update", current["id"], row, changed))
+    if updates:
+        session.execute(sa.update(Subject), updates)
+    for part in chunks(new_rows):
+        ids = session.scalars(sa.insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+                              list(part)).all()
+        events.extend(_person_event(actor, source, "create", sid, values, values)
+                      for sid, values in zip(ids, part, strict=True))
+    record_changes(session, events)
+    _name_households_after_heads(session, frame)
+    return {"households_created": households.created, "persons_created": len(new_rows),
+            "persons_updated": len(updates)}
+
+
+class _HouseholdMap(dict[str, int]):
+    created = 0
+
+
+def _ensure_households(session: Session, frame: pl.DataFrame, actor: User | int | None,
+                       source: str) -> _HouseholdMap:
+    first = frame.sort(pl.col("relation") != "户主", maintain_order=True).unique(
+        "household_no", keep="first", maintain_order=True)
+    wanted = first["household_no"].to_list()
+    result = _HouseholdMap()
+    for part in chunks(wanted):
+        result.update(session.execute(
+            sa.select(Subject.household_no, Subject.id).where(Subject.household_no.in_(part))
+        ).all())
+    missing = [r for r in first.iter_rows(named=True) if r["household_no"] not in result]
+    for part in chunks(missing):
+        values = [{"kind": "household", "name": r["name"], "household_no": r["household_no"],
+                   "region_code": r["village_code"]} for r in part]
+        ids = session.scalars(sa.insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+                              values).all()
+        result.update({v["household_no"]: i for v, i in zip(values, ids, strict=True)})
+        record_changes(session, [
+            change_record(actor=actor, source=source, action="create", entity="subject",
+                          subject_id=i, payload={"kind": "household", **v})
+            for v, i in zip(values, ids, strict=True)])
+    result.created = len(missing)
+    return result
+
+
+def _name_households_after_heads(session: Session, frame: pl.DataFrame) -> None:
+    heads = frame.filter(pl.col("relation") == "户主").select("household_id", "name", "region_code")
+    if heads.is_empty():
+        return
+    session.execute(sa.update(Subject), [
+        {"id": r["household_id"], "name": r["name"], "region_code": r["region_code"]}
+        for r in heads.iter_rows(named=True)])
+
+
+def _existing_by_index(session: Session, indexes: list[str]) -> dict[str, dict[str, Any]]:
+    cols = [Subject.id, Subject.id_index, Subject.phone_index,
+            *(getattr(Subject, f) for f in PERSON_FIELDS)]
+    found: dict[str, dict[str, Any]] = {}
+    for part in chunks(indexes):
+        for row in session.execute(sa.select(*cols).where(Subject.id_index.in_(part))).mappings():
+            found[row["id_index"]] = dict(row)
+    return found
+
+
+def _phone_values(cipher: FieldCipher, row: dict[str, Any]) -> dict[str, Any]:
+    return {"phone_cipher": cipher.encrypt(row["phone"], subject_aad("phone_cipher", row["id_index"])),
+            "phone_index": cipher.blind_index(row["phone"], "phone")}
+
+
+def _person_values(cipher: FieldCipher, row: dict[str, Any]) -> dict[str, Any]:
+    values = {"kind": "person", **{f: row[f] for f in PERSON_FIELDS}, "id_index": row["id_index"],
+              "id_cipher": cipher.encrypt(row["resident_id"],
+                                          subject_aad("id_cipher", row["id_index"]))}
+    if row.get("phone"):
+        values.update(_phone_values(cipher, row))
+    return values
+
+
+_SECRET = ("resident_id", "phone", "id_cipher", "phone_cipher")
+
+
+def _person_event(actor: User | int | None, source: str, action: str, subject_id: int,
+                  row: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+    # Identifiers appear in events only as their blind index: the event log is not a second copy.
+    payload = {k: v for k, v in changed.items() if k not in _SECRET}
+    payload["id_index"] = row["id_index"]
+    return change_record(actor=actor, source=source, action=action, entity="subject",
+                         subject_id=subject_id, payload=payload)
+
+
+def upsert_entities(session: Session, frame: pl.DataFrame, *, actor: User | int | None,
+                    source: str) -> dict[str, int]:
+    """Create or update agricultural business entities by unified social credit code.
+
+    Columns: credit_code, name, entity_type, village_code (legal_rep_id is not stored here).
+    """
+    frame = frame.unique(subset="credit_code", keep="last", maintain_order=True)
+    codes = frame["credit_code"].to_list()
+    existing: dict[str, dict[str, Any]] = {}
+    for part in chunks(codes):
+        for row in session.execute(sa.select(Subject.id, Subject.credit_code, Subject.name,
+                                             Subject.entity_type, Subject.region_code)
+                                   .where(Subject.credit_code.in_(part))).mappings():
+            existing[row["credit_code"]] = dict(row)
+    new_rows, updates, evts = [], [], []
+    for row in frame.iter_rows(named=True):
+        values = {"name": row["name"], "entity_type": row["entity_type"],
+                  "region_code": row["village_code"]}
+        current = existing.get(row["credit_code"])
+        if current is None:
+            new_rows.append({"kind": "entity", "credit_code": row["credit_code"], **values})
+            continue
+        changed = {k: v for k, v in values.items() if current[k] != v}
+        if changed:
+            updates.append({"id": current["id"], **changed})
+            evts.append(change_record(actor=actor, source=source, action="update",
+                                      entity="subject", subject_id=current["id"], payload=changed))
+    if updates:
+        session.execute(sa.update(Subject), updates)
+    for part in chunks(new_rows):
+        ids = session.scalars(sa.insert(Subject).returning(Subject.id, sort_by_parameter_order=True),
+                              list(part)).all()
+        evts.extend(change_record(actor=actor, source=source, action="create", entity="subject",
+                                  subject_id=i, payload=v) for i, v in zip(ids, part, strict=True))
+    record_changes(session, evts)
+    return {"entities_created": len(new_rows), "entities_updated": len(updates)}
+
+
+def resolve(session: Session, cipher: FieldCipher, kind: str, identifiers: Sequence[str],
+            subject_kind: str = "person") -> dict[str, int]:
+    """Identifier → subject id, in bulk (R-1.6 identity resolution).
+
+    ``resident_id`` finds the person, or the person's household when ``subject_kind`` is
+    ``household``; ``uscc`` finds the entity; ``division_code`` the village collective.
+    """
+    distinct = list(dict.fromkeys(identifiers))
+    if kind == "resident_id":
+        by_index = {cipher.blind_index(i): i for i in distinct}
+        target = Subject.household_id if subject_kind == "household" else Subject.id
+        column, keys, lookup = Subject.id_index, list(by_index), by_index
+    elif kind == "uscc":
+        target, column, keys, lookup = Subject.id, Subject.credit_code, distinct, None
+    elif kind == "division_code":
+        target, column, keys, lookup = Subject.id, Subject.region_code, distinct, None
+    else:
+        raise ValueError(f"unknown identifier kind {kind!r}")
+    found: dict[str, int] = {}
+    for part in chunks(keys):
+        stmt = sa.select(column, target).where(column.in_(part), target.is_not(None))
+        if kind == "division_code":
+            stmt = stmt.where(Subject.kind == "collective")
+        for key, sid in session.execute(stmt):
+            found[lookup[key] if lookup else key] = sid
+    return found

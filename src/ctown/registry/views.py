@@ -1,0 +1,39 @@
+"""Pages: home with the region tree, household list and household page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.scope import region_prefix
+from ctown.registry import queries
+from ctown.registry.service import region_tree
+from ctown.web.deps import current_user, get_db
+from ctown.web.templating import render
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, user: User = Depends(current_user), db: Session = Depends(get_db)
+         ) -> HTMLResponse:
+    tree = region_tree(db, region_prefix(user)) if user.role != "farmer" else []
+    return render(request, "registry/home.html", user=user, tree=tree)
+
+
+@router.get("/households", response_class=HTMLResponse)
+def households(request: Request, q: str = "", region: str = "", page: int = 1,
+               user: User = Depends(current_user), db: Session = Depends(get_db)) -> HTMLResponse:
+    result = queries.list_subjects(db, user, request.app.state.cipher,
+                                   queries.SubjectFilter("household", q, region, page))
+    return render(request, "registry/households.html", user=user, result=result, q=q,
+                  region=region)
+
+
+@router.get("/households/{subject_id}", response_class=HTMLResponse)
+def household(request: Request, subject_id: int, user: User = Depends(current_user),
+              db: Session = Depends(get_db)) -> HTMLResponse:
+    subject = queries.subject_detail(db, user, request.app.state.cipher, subject_id)
+    return render(request, "registry/household.html", user=user, subject=subject)

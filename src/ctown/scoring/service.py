@@ -1,0 +1,111 @@
+"""Grades of subjects: record one, read the current one(s). A grade change is a registry event.
+
+``record_grade`` / ``current_grade`` / ``current_grades`` are the contract other capabilities use
+(lending prices loans by grade). Batch scoring writes through :func:`record_grades_bulk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.db import utcnow
+from ctown.errors import Invalid
+from ctown.i18n import Message, _
+from ctown.registry.service import change_record, record_change, record_changes
+from ctown.scoring.grades import GRADES
+from ctown.scoring.models import GradeRecord
+
+if TYPE_CHECKING:
+    from ctown.accounts.models import User
+
+SOURCE = "scoring"
+
+
+def current_grade(session: Session, subject_id: int) -> GradeRecord | None:
+    stmt = sa.select(GradeRecord).where(GradeRecord.subject_id == subject_id,
+                                        GradeRecord.is_current.is_(True))
+    return session.scalars(stmt.order_by(GradeRecord.id.desc()).limit(1)).first()
+
+
+def current_grades(session: Session, subject_ids: Iterable[int]) -> dict[int, GradeRecord]:
+    ids = sorted(set(subject_ids))
+    out: dict[int, GradeRecord] = {}
+    # Chunks keep the IN list under the bound-parameter limits of both databases.
+    for i in range(0, len(ids), 5000):
+        stmt = sa.select(GradeRecord).where(GradeRecord.subject_id.in_(ids[i:i + 5000]),
+                                            GradeRecord.is_current.is_(True))
+        for rec in session.scalars(stmt):
+            out[rec.subject_id] = rec
+    return out
+
+
+def grade_history(session: Session, subject_id: int, limit: int = 50) -> list[GradeRecord]:
+    stmt = (sa.select(GradeRecord).where(GradeRecord.subject_id == subject_id)
+            .order_by(GradeRecord.scored_at.desc(), GradeRecord.id.desc()).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def _check(grade: str, pd: float) -> None:
+    if grade not in GRADES:
+        raise Invalid(Message(_("等级无效：{grade}"), {"grade": grade}))
+    if not 0.0 <= pd <= 1.0:
+        raise Invalid(Message(_("违约概率必须在 0 到 1 之间：{pd}"), {"pd": pd}))
+
+
+def _change_payload(old: GradeRecord | None, grade: str, score: int, version: str
+                    ) -> dict[str, Any]:
+    return {"from": old.grade if old else None, "to": grade,
+            "from_score": old.score if old else None, "to_score": score,
+            "model_version": version}
+
+
+def record_grade(session: Session, *, subject_id: int, score: int, grade: str, pd: float,
+                 reasons: list[dict[str, Any]], model_version: str, actor: User | int | None,
+                 run_id: int | None = None) -> GradeRecord:
+    """Keep the new grade as current (the old one stays in the history); when the grade letter
+    changes, write a ``grade`` change event that alerts and notices consume."""
+    _check(grade, pd)
+    old = current_grade(session, subject_id)
+    if old is not None:
+        old.is_current = False
+    rec = GradeRecord(subject_id=subject_id, score=int(score), grade=grade, pd=float(pd),
+                      reasons=reasons, model_version=model_version, scored_at=utcnow(),
+                      is_current=True, run_id=run_id)
+    session.add(rec)
+    session.flush()
+    if old is None or old.grade != grade:
+        record_change(session, actor=actor, source=SOURCE, action="create" if old is None
+                      else "update", entity="grade", subject_id=subject_id,
+                      payload=_change_payload(old, grade, int(score), model_version))
+    return rec
+
+
+def record_grades_bulk(session: Session, rows: Sequence[dict[str, Any]], *,
+                       actor: User | int | None, run_id: int | None) -> int:
+    """Write many grades at once (a scoring run): flips the old current rows, inserts the new
+    ones and one change event per changed grade. ``rows``: subject_id, score, grade, pd, reasons,
+    model_version. Returns how many grades changed letter."""
+    if not rows:
+        return 0
+    old = current_grades(session, [r["subject_id"] for r in rows])
+    now = utcnow()
+    ids = [rec.id for rec in old.values()]
+    for i in range(0, len(ids), 5000):
+        session.execute(sa.update(GradeRecord).where(GradeRecord.id.in_(ids[i:i + 5000]))
+                        .values(is_current=False))
+    session.execute(sa.insert(GradeRecord), [
+        {**r, "scored_at": now, "is_current": True, "run_id": run_id} for r in rows])
+    events = []
+    for r in rows:
+        o = old.get(r["subject_id"])
+        if o is None or o.grade != r["grade"]:
+            events.append(change_record(
+                actor=actor, source=SOURCE, action="create" if o is None else "update",
+                entity="grade", subject_id=r["subject_id"],
+                payload=_change_payload(o, r["grade"], r["score"], r["model_version"])))
+    record_changes(session, events)
+    return len(events)

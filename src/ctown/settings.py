@@ -1,0 +1,66 @@
+"""Settings from `CTOWN_` environment variables (Pydantic settings), built by a factory, never at import."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CTOWN_", extra="ignore")
+
+    #: SQLAlchemy URL; a plain ``postgresql://`` URL is accepted and given the psycopg 3 driver.
+    database_url: str = ""
+    #: Folder for the SQLite file, the secret and key files (created owner-only on first run).
+    var_dir: Path = Path("var")
+    port: int = 8000
+    host: str = "127.0.0.1"
+    #: ``intl`` = AES-256-GCM + HMAC-SHA-256 + Ed25519; ``sm`` = SM4-GCM + HMAC-SM3 (GB/T 39786-2021).
+    cipher_suite: Literal["intl", "sm"] = "intl"
+    default_locale: str = "zh_Hans"
+    #: Failed logins allowed per username within ``login_window_seconds`` before a lock-out.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    #: Cookies marked Secure; off for the plain-HTTP demo on 127.0.0.1.
+    secure_cookies: bool = False
+    #: Outbound notices (SMS) backend: ``console`` writes to the log, ``null`` drops them.
+    sms_backend: Literal["console", "null"] = "console"
+    demo_households: int = Field(default=20_000, ge=10)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite:///{(self.var_dir / 'ctown.sqlite3').as_posix()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """Signs cookies and CSRF tokens; created once, owner-only."""
+        return read_or_create_secret(self.var_dir / "secret.key", 32)
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.var_dir / "keys.json"
+
+
+def read_or_create_secret(path: Path, size: int) -> bytes:
+    """Read a random secret, or create it with mode 0600 (never readable by other users)."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_bytes(size)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value.hex())
+    return value
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Synthetic county generator (模拟县): deterministic households, businesses, department feeds, loan history."""

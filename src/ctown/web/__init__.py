@@ -1,0 +1,1 @@
+"""Shared web shell: templates, static assets served locally (no CDN), i18n."""

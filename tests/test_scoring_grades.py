@@ -1,0 +1,66 @@
+"""Grades contract: record/current, history kept, grade changes become registry events."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from tests.test_scoring_support import households
+
+from ctown.catalogue.configfile import ConfigFileError
+from ctown.errors import Invalid
+from ctown.registry.models import ChangeEvent
+from ctown.scoring.grades import GRADES, load_grade_table
+from ctown.scoring.models import GradeRecord
+from ctown.scoring.service import current_grade, current_grades, grade_history, record_grade
+
+
+def test_grade_table_is_monotone_and_vectorised_matches() -> None:
+    table = load_grade_table()
+    scores = list(range(250, 950, 3))
+    by_row = [table.grade_of(s) for s in scores]
+    ranks = [GRADES.index(g) for g in by_row]
+    assert ranks == sorted(ranks, reverse=True)  # higher score never gives a worse grade
+    frame = pl.DataFrame({"s": scores}).select(table.grade_expr(pl.col("s")).alias("g"))
+    assert frame["g"].to_list() == by_row
+    assert set(by_row) == set(GRADES)
+    # The scale: PDO points double the odds.
+    sc = table.scale
+    assert sc.score_of_pd(1 / 3) + sc.pdo == pytest.approx(sc.score_of_pd(1 / 5))
+
+
+def test_grade_table_errors_name_file_line_field(tmp_path) -> None:
+    bad = tmp_path / "grades.yaml"
+    bad.write_text("version: 1\ngrades:\n  - {grade: A1, min_score: x, name_zh: a, name_en: a}\n")
+    with pytest.raises(ConfigFileError) as err:
+        load_grade_table(bad)
+    assert err.value.line == 3 and err.value.field == "grades.0.min_score"
+
+
+def test_record_and_current_grade_keeps_history_and_events(session) -> None:
+    sid, other = households(session, 2)
+    assert current_grade(session, sid) is None
+    record_grade(session, subject_id=sid, score=650, grade="B2", pd=0.03, reasons=[],
+                 model_version="v1", actor=None)
+    record_grade(session, subject_id=sid, score=655, grade="B2", pd=0.028, reasons=[],
+                 model_version="v1", actor=None)
+    rec = record_grade(session, subject_id=sid, score=700, grade="A2", pd=0.01,
+                       reasons=[{"code": "x"}], model_version="v2", actor=None)
+    assert current_grade(session, sid).id == rec.id
+    assert [g.grade for g in grade_history(session, sid)] == ["A2", "B2", "B2"]
+    n_current = session.scalar(sa.select(sa.func.count()).where(
+        GradeRecord.subject_id == sid, GradeRecord.is_current.is_(True)))
+    assert n_current == 1
+    assert set(current_grades(session, [sid, other])) == {sid}
+    events = session.scalars(sa.select(ChangeEvent).where(
+        ChangeEvent.subject_id == sid, ChangeEvent.entity == "grade")
+        .order_by(ChangeEvent.id)).all()
+    # B2→B2 is not a change: two events (created, then B2 → A2).
+    assert [(e.payload["from"], e.payload["to"]) for e in events] == [(None, "B2"), ("B2", "A2")]
+
+
+def test_record_grade_refuses_unknown_grade(session) -> None:
+    (sid,) = households(session, 1)
+    with pytest.raises(Invalid):
+        record_grade(session, subject_id=sid, score=1, grade="F", pd=0.5, reasons=[],
+                     model_version="v", actor=None)
