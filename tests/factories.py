@@ -70,8 +70,9 @@ def build_county(session: Session, cipher: FieldCipher, households: int = 3,
                   source="test")
     upsert_people(session, cipher, people_frame(households, VILLAGE_C, start=200), actor=None,
                   source="test")
-    from ctown.registry.models import Subject
     import sqlalchemy as sa
+
+    from ctown.registry.models import Subject
 
     farmer_household = session.scalar(sa.select(Subject.id).where(
         Subject.household_no == f"H{VILLAGE_A[-6:]}00000"))
@@ -85,7 +86,7 @@ def build_county(session: Session, cipher: FieldCipher, households: int = 3,
         "proxy": (Role.credit_proxy, VILLAGE_A, None),
         "feed": (Role.department_feed, COUNTY, None),
     }
-    made = {name: create_user(session, username=name, password=f"pw-{name}-123" if passwords else None, role=role,
-                              region_code=region, subject_id=sid)
+    made = {name: create_user(session, username=name, role=role, region_code=region,
+                              password=f"pw-{name}-123" if passwords else None, subject_id=sid)
             for name, (role, region, sid) in users.items()}
     return County(cipher, made)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy.orm import Session
+from tests.factories import VILLAGE_A, VILLAGE_B, County, build_county, people_frame
 
 from ctown.catalogue.service import load_catalogue
 from ctown.collection import protocol
@@ -22,7 +23,6 @@ from ctown.collection.service import Refused, receive_batch, register_terminal, 
 from ctown.errors import Forbidden, NotFound
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import ChangeEvent
-from tests.factories import VILLAGE_A, VILLAGE_B, County, build_county, people_frame
 
 TODAY = dt.date(2026, 11, 24)
 
@@ -55,7 +55,7 @@ def good_records() -> list[Record]:
         Record(f"H{VILLAGE_A[-6:]}00000", "I1101", "1", "2026-11-20", "王信息员"),
         Record(head_id(), "I1102", "12.5", "2026-11-20", "王信息员"),
         Record(f"H{VILLAGE_A[-6:]}00001", "I1103", "99", "2026-11-20", "王信息员"),   # > max 50
-        Record(f"H{VILLAGE_B[-6:]}00100", "I1101", "2", "2026-11-20", "王信息员"),    # other village
+        Record(f"H{VILLAGE_B[-6:]}00100", "I1101", "2", "2026-11-20", "王信息员"),  # other village
         Record(f"H{VILLAGE_A[-6:]}00002", "I0501", "1000", "2026-11-20", "王信息员"),  # bank's
         Record(f"H{VILLAGE_A[-6:]}00002", "I1104", "88", "2030-01-01", "王信息员"),    # future
     ]

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame, resident_id
 
-from ctown.accounts.scope import get_subject_for, scope_subjects
 from ctown.accounts.models import AccessLog
+from ctown.accounts.scope import get_subject_for, scope_subjects
 from ctown.errors import NotFound
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry import queries
 from ctown.registry.models import ChangeEvent, Subject
 from ctown.registry.service import find_person_by_resident_id, resident_id_of, verify_event
 from ctown.registry.tasks import resolve, upsert_people
-from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame, resident_id
 
 
 @pytest.fixture

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame
+from tests.webutil import csrf_from, login, make_app_client
 
 from ctown.db import make_engine, session_factory
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
-from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame
-from tests.webutil import csrf_from, login, make_app_client
 
 
 @pytest.fixture(scope="module")

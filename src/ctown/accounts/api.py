@@ -22,7 +22,7 @@ class TokenRequest(BaseModel):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 the OAuth2 scheme name, not a secret
 
 
 class Me(BaseModel):

@@ -22,13 +22,13 @@ def _safe_next(target: str) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:  # noqa: A002 query name
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
     return render(request, "accounts/login.html", next=_safe_next(next))
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf)])
 def login(request: Request, username: str = Form(...), password: str = Form(...),
-          next: str = Form("/"), db: Session = Depends(get_db)) -> Response:  # noqa: A002
+          next: str = Form("/"), db: Session = Depends(get_db)) -> Response:
     settings = get_settings(request)
     try:
         user = authenticate(db, username.strip(), password, client=client_of(request),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -31,7 +33,9 @@ from ctown.web.deps import (
 )
 
 router = APIRouter(prefix="/collection", tags=["collection 采集点"])
-_managers = require_roles(Role.county_admin, Role.township_officer)
+Db = Annotated[Session, Depends(get_db)]
+Manager = Annotated[User, Depends(require_roles(Role.county_admin, Role.township_officer))]
+VillageOfficer = Annotated[User, Depends(require_roles(Role.village_officer))]
 
 
 def county_key_out(request: Request) -> CountyKeyOut:
@@ -50,8 +54,8 @@ def county_key(request: Request) -> CountyKeyOut:
              responses={400: {"model": RefusalOut}, 403: {"model": RefusalOut},
                         409: {"model": RefusalOut}, 413: {"model": RefusalOut},
                         422: {"model": RefusalOut}})
-async def upload_batch(request: Request, db: Session = Depends(get_db),
-                       actor: User | None = Depends(optional_user)) -> object:
+async def upload_batch(request: Request, db: Db,
+                       actor: Annotated[User | None, Depends(optional_user)]) -> object:
     """Receive a sealed batch. The terminal's signature is the credential; no login is needed."""
     body = await request.body()
     try:
@@ -68,8 +72,7 @@ async def upload_batch(request: Request, db: Session = Depends(get_db),
 
 
 @router.post("/enrol", response_model=EnrolOut, dependencies=[Depends(verify_csrf)])
-def enrol(body: EnrolIn, request: Request, db: Session = Depends(get_db),
-          actor: User = Depends(require_roles(Role.village_officer))) -> EnrolOut:
+def enrol(body: EnrolIn, request: Request, db: Db, actor: VillageOfficer) -> EnrolOut:
     """A village officer's browser registers its own key as a terminal of the officer's village."""
     terminal = service.register_terminal(db, actor=actor, public_key=body.public_key,
                                          village_code=actor.region_code,
@@ -78,15 +81,13 @@ def enrol(body: EnrolIn, request: Request, db: Session = Depends(get_db),
 
 
 @router.get("/terminals", response_model=list[TerminalOut])
-def list_terminals(db: Session = Depends(get_db), actor: User = Depends(_managers)
-                   ) -> list[TerminalOut]:
+def list_terminals(db: Db, actor: Manager) -> list[TerminalOut]:
     return [TerminalOut.model_validate(t) for t in service.terminals_for(db, actor)]
 
 
 @router.post("/terminals", response_model=TerminalOut, status_code=201,
              dependencies=[Depends(verify_csrf)])
-def register(body: TerminalIn, db: Session = Depends(get_db), actor: User = Depends(_managers)
-             ) -> TerminalOut:
+def register(body: TerminalIn, db: Db, actor: Manager) -> TerminalOut:
     terminal = service.register_terminal(db, actor=actor, public_key=body.public_key,
                                          village_code=body.village_code, name=body.name,
                                          via="admin")
@@ -95,8 +96,8 @@ def register(body: TerminalIn, db: Session = Depends(get_db), actor: User = Depe
 
 @router.post("/terminals/{terminal_id}/revoke", response_model=TerminalOut,
              dependencies=[Depends(verify_csrf)])
-def revoke(terminal_id: str, body: RevokeIn, db: Session = Depends(get_db),
-           actor: User = Depends(current_user)) -> TerminalOut:
+def revoke(terminal_id: str, body: RevokeIn, db: Db,
+           actor: Annotated[User, Depends(current_user)]) -> TerminalOut:
     terminal = service.revoke_terminal(db, actor=actor, terminal_id=terminal_id,
                                        reason=body.reason)
     return TerminalOut.model_validate(terminal)

@@ -1,4 +1,4 @@
-"""``ctown collect …``: terminal keys, packing batch files on a terminal, receiving them at the county."""
+"""``ctown collect …``: terminal keys, packing batch files on a terminal, receiving them."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def county_key(out: Annotated[Path | None, typer.Option("--out")] = None) -> Non
 
 @app.command()
 def pack(terminal_key: Annotated[Path, typer.Option("--terminal-key")],
-         county_key: Annotated[str, typer.Option("--county-key", help="公钥或其文件 / key or file")],
+         county_key: Annotated[str, typer.Option("--county-key", help="公钥或其文件 / key, file")],
          src: Annotated[Path, typer.Option("--in", help="records.csv")],
          out: Annotated[Path, typer.Option("--out", help="batch.ctb")],
          batch_id: Annotated[str | None, typer.Option("--batch-id")] = None) -> None:
@@ -72,7 +72,7 @@ def pack(terminal_key: Annotated[Path, typer.Option("--terminal-key")],
 @app.command()
 def upload(files: Annotated[list[Path], typer.Argument(help="batch.ctb …")],
            url: Annotated[str | None, typer.Option(
-               "--url", help="发送到平台 API（终端用）/ send to the platform's API")] = None) -> None:
+               "--url", help="发送到平台 API / send to the platform's API")] = None) -> None:
     """Receive batch files into the county database, or with --url send them to the platform."""
     results = [_send(f, url) for f in files] if url else _receive(files)
     for r in results:

@@ -1,4 +1,4 @@
-"""The county's X25519 key pair that terminals seal their batches to (kept in ``var/``, mode 0600)."""
+"""The county's X25519 key that terminals seal their batches to (in ``var/``, mode 0600)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tables of the collection points: terminals, accepted batches and the log of every upload attempt."""
+"""Tables of the collection points: terminals, accepted batches, the log of every upload."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class Terminal(Base):
     """A collection terminal (采集终端) and its Ed25519 public key, registered with the county.
 
     The id is derived from the key (``protocol.terminal_id_for``), so a key cannot be registered
-    twice under two names. A revoked terminal stays in the table: its past batches keep their signer.
+    twice under two names. A revoked terminal stays in the table: its past batches keep a signer.
     """
 
     __tablename__ = "collection_terminals"

@@ -1,4 +1,4 @@
-"""The collection-batch format ``ctown-collect/1`` (采集批次): signed by the terminal, sealed to the county.
+"""The batch format ``ctown-collect/1`` (采集批次): signed by the terminal, sealed to the county.
 
 A batch file (``.ctb``) is a small JSON envelope::
 

@@ -20,7 +20,7 @@ COLUMNS = {
 
 
 def _text(raw: bytes) -> str:
-    """UTF-8 (with or without BOM) as written by most tools, else GB18030 as saved by Chinese Excel."""
+    """UTF-8 (with or without BOM) as most tools write it, else GB18030 as Chinese Excel saves."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:

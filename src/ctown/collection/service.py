@@ -1,4 +1,4 @@
-"""Operations of the collection points (信用信息采集点): register and revoke terminals, receive batches.
+"""Operations of the collection points (信用信息采集点): terminals in and out, batches received.
 
 Every upload attempt is logged (``UploadLog``) with its outcome and a reason in zh and en; a refused
 upload raises :class:`Refused` *after* the log entry was added, so the boundary must commit even
@@ -40,10 +40,12 @@ REFUSALS: dict[str, tuple[str, int]] = {
     "malformed": (_("批次文件格式不正确（{detail}）：请用采集端重新打包"), 400),
     "too_large": (_("批次文件过大（上限 4 MB）：请分成几个批次上传"), 413),
     "unknown_terminal": (_("终端 {terminal} 未在县平台登记：请先登记该终端的公钥"), 403),
-    "revoked_terminal": (_("终端 {terminal} 已被吊销（{reason}）：其批次一律拒收，请换用已登记的终端"), 403),
+    "revoked_terminal": (
+        _("终端 {terminal} 已被吊销（{reason}）：其批次一律拒收，请换用已登记的终端"), 403),
     "replay": (_("批次 {batch} 已于 {when} 接收，本次为重复上传（重放），未再入库"), 409),
     "reused_batch": (_("批次号 {batch} 已被本终端用过但随机数不同：疑似重放或伪造，拒收"), 409),
-    "wrong_county": (_("批次是用另一县平台的公钥（{fingerprint}）加密的：请更新采集端的县平台公钥"), 422),
+    "wrong_county": (
+        _("批次是用另一县平台的公钥（{fingerprint}）加密的：请更新采集端的县平台公钥"), 422),
     "tampered": (_("批次内容在传输或保存中被改动或损坏，无法解密：请从采集端重新上传原文件"), 422),
     "bad_signature": (_("批次签名与终端 {terminal} 登记的公钥不符：拒收"), 422),
 }
@@ -76,7 +78,8 @@ def _log(session: Session, *, outcome: str, code: str, message: Message, header:
          terminal: Terminal | None, actor: User | None, client: str | None) -> None:
     both = message.both()
     session.add(UploadLog(
-        terminal_id=header.get("terminal"), village_code=terminal.village_code if terminal else None,
+        terminal_id=header.get("terminal"),
+        village_code=terminal.village_code if terminal else None,
         batch_id=header.get("batch_id"), outcome=outcome, code=code, reason_zh=both["zh"][:300],
         reason_en=both["en"][:300], client=client, actor_id=actor.id if actor else None))
     session.flush()
@@ -117,7 +120,8 @@ def receive_batch(session: Session, envelope: bytes, *, county_key: X25519Privat
         opened = protocol.open_envelope(envelope, header, county_key=county_key,
                                         terminal_public=protocol.b64d(terminal.public_key))
     except protocol.EnvelopeError as exc:
-        params = {"detail": exc.detail, "terminal": terminal.id, "fingerprint": header["county_key"]}
+        params = {"detail": exc.detail, "terminal": terminal.id,
+                  "fingerprint": header["county_key"]}
         raise _refuse(session, exc.code, params, **ctx) from None
     checked = check_records(session, cipher, opened.payload["records"],
                             village_code=terminal.village_code, catalogue=catalogue,

@@ -95,7 +95,8 @@ def _observed(raw: str, today: dt.date) -> dt.date | Message:
     except ValueError:
         return Message(_("观测日期 {value} 应写成 YYYY-MM-DD"), {"value": raw[:20]})
     if day > today + dt.timedelta(days=1) or day.year < 1950:
-        return Message(_("观测日期 {value} 不在合理范围（不能晚于今天）"), {"value": day.isoformat()})
+        return Message(_("观测日期 {value} 不在合理范围（不能晚于今天）"),
+                       {"value": day.isoformat()})
     return day
 
 
@@ -158,8 +159,9 @@ def _check_fields(out: Checked, row: int, rec: Any, catalogue: Catalogue, today:
                                       {"code": code[:10], "version": catalogue.version}))
         return None
     if ind.source != DEPARTMENT:
-        out.reject(row, code, Message(_("指标 {code}（{name}）由部门 {source} 报送，采集点不能采集"),
-                                      {"code": code, "name": ind.name_zh, "source": ind.source}))
+        out.reject(row, code, Message(
+            _("指标 {code}（{name}）由部门 {source} 报送，采集点不能采集"),
+            {"code": code, "name": ind.name_zh, "source": ind.source}))
         return None
     value, problem = coerce(ind, rec["value"])
     day = _observed(rec["observed_on"], today)

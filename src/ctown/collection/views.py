@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -26,12 +27,13 @@ NAV = [
     {"href": "/collection/terminals", "label": _("采集终端"),
      "roles": [Role.county_admin, Role.township_officer]},
 ]
-_managers = require_roles(Role.county_admin, Role.township_officer)
+Db = Annotated[Session, Depends(get_db)]
+Manager = Annotated[User, Depends(require_roles(Role.county_admin, Role.township_officer))]
+VillageOfficer = Annotated[User, Depends(require_roles(Role.village_officer))]
 
 
 @router.get("/collection/form", response_class=HTMLResponse)
-def form(request: Request, user: User = Depends(require_roles(Role.village_officer))
-         ) -> HTMLResponse:
+def form(request: Request, user: VillageOfficer) -> HTMLResponse:
     """Works offline once loaded: the service worker keeps this page and its script."""
     en = locale_of(request) == "en"
     indicators = [{"code": i.code, "name": i.name_en if en else i.name_zh, "type": i.type,
@@ -56,8 +58,8 @@ def worker() -> FileResponse:
 
 
 @router.get("/collection/terminals", response_class=HTMLResponse)
-def terminals(request: Request, db: Session = Depends(get_db), user: User = Depends(_managers),
-              message: str = "", kind: str = "info") -> HTMLResponse:
+def terminals(request: Request, db: Db, user: Manager, message: str = "", kind: str = "info"
+              ) -> HTMLResponse:
     return render(request, "collection/terminals.html", user=user,
                   terminals=service.terminals_for(db, user),
                   log=service.upload_log_for(db, user), message=message, message_kind=kind,
@@ -65,9 +67,9 @@ def terminals(request: Request, db: Session = Depends(get_db), user: User = Depe
 
 
 @router.post("/collection/terminals", dependencies=[Depends(verify_csrf)])
-def register(request: Request, public_key: str = Form(...), village_code: str = Form(...),
-             name: str = Form(""), db: Session = Depends(get_db),
-             user: User = Depends(_managers)) -> HTMLResponse:
+def register(request: Request, public_key: Annotated[str, Form()],
+             village_code: Annotated[str, Form()], db: Db, user: Manager,
+             name: Annotated[str, Form()] = "") -> HTMLResponse:
     try:
         terminal = service.register_terminal(db, actor=user, public_key=public_key,
                                              village_code=village_code.strip(), name=name,
@@ -78,7 +80,7 @@ def register(request: Request, public_key: str = Form(...), village_code: str = 
 
 
 @router.post("/collection/terminals/{terminal_id}/revoke", dependencies=[Depends(verify_csrf)])
-def revoke(terminal_id: str, reason: str = Form(""), db: Session = Depends(get_db),
-           user: User = Depends(_managers)) -> RedirectResponse:
+def revoke(terminal_id: str, db: Db, user: Manager, reason: Annotated[str, Form()] = ""
+           ) -> RedirectResponse:
     service.revoke_terminal(db, actor=user, terminal_id=terminal_id, reason=reason)
     return RedirectResponse("/collection/terminals", status_code=303)

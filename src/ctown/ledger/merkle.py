@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 NodeKey = tuple[int, int]
 """``(level, index)`` of a perfect subtree: leaves ``[index << level, (index + 1) << level)``."""
@@ -28,42 +28,53 @@ NODE_PREFIX = b"\x01"
 
 
 # -- hash functions ------------------------------------------------------------------------------
+class _CryptographySM3:
+    """``hashlib``-like wrapper for OpenSSL builds whose ``hashlib`` lacks SM3."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        self._h = hashes.Hash(hashes.SM3())
+        self._h.update(data)
+
+    def digest(self) -> bytes:
+        return self._h.finalize()
+
+
+def _hashlib_sm3(data: bytes = b"") -> Any:
+    return hashlib.new("sm3", data)
+
+
 @dataclass(frozen=True)
 class Hasher:
-    """The RFC 9162 hashing scheme over one hash function (SHA-256 by default, SM3 for GB suites)."""
+    """The RFC 9162 hashing scheme over one hash function (SHA-256 by default, SM3 for GB suites).
+
+    ``new(data)`` is a ``hashlib``-style constructor; hot loops call it directly.
+    """
 
     name: str
-    digest: Callable[[bytes], bytes]
+    new: Callable[[bytes], Any]
     size: int
+
+    def digest(self, data: bytes) -> bytes:
+        return bytes(self.new(data).digest())
 
     def leaf(self, data: bytes) -> bytes:
         """``HASH(0x00 || leaf)`` (RFC 9162 §2.1.1)."""
-        return self.digest(LEAF_PREFIX + data)
+        return bytes(self.new(LEAF_PREFIX + data).digest())
+
+    def leaves(self, entries: Iterable[bytes]) -> list[bytes]:
+        """Leaf hashes of many entries (one comprehension, no call per entry in between)."""
+        new = self.new
+        return [new(LEAF_PREFIX + d).digest() for d in entries]
 
     def node(self, left: bytes, right: bytes) -> bytes:
         """``HASH(0x01 || left || right)``."""
-        return self.digest(NODE_PREFIX + left + right)
+        return bytes(self.new(NODE_PREFIX + left + right).digest())
 
     def empty(self) -> bytes:
         """``MTH({}) = HASH()``: the root of the empty tree."""
-        return self.digest(b"")
-
-
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def _sm3_hashlib(data: bytes) -> bytes:
-    return hashlib.new("sm3", data).digest()
-
-
-def _sm3_cryptography(data: bytes) -> bytes:
-    # OpenSSL builds without SM3 in hashlib still have it through ``cryptography``.
-    from cryptography.hazmat.primitives import hashes
-
-    h = hashes.Hash(hashes.SM3())
-    h.update(data)
-    return h.finalize()
+        return bytes(self.new(b"").digest())
 
 
 HASH_ALGORITHMS = ("sha256", "sm3")
@@ -72,10 +83,11 @@ HASH_ALGORITHMS = ("sha256", "sm3")
 def get_hasher(name: str = "sha256") -> Hasher:
     """The hasher for ``sha256`` (RFC 9162 default) or ``sm3`` (GB/T 32905, Chinese suite)."""
     if name == "sha256":
-        return Hasher("sha256", _sha256, 32)
+        return Hasher("sha256", hashlib.sha256, 32)
     if name == "sm3":
-        fn = _sm3_hashlib if "sm3" in hashlib.algorithms_available else _sm3_cryptography
-        return Hasher("sm3", fn, 32)
+        if "sm3" in hashlib.algorithms_available:
+            return Hasher("sm3", _hashlib_sm3, 32)
+        return Hasher("sm3", _CryptographySM3, 32)
     raise ValueError(f"unknown hash algorithm {name!r}; expected one of {HASH_ALGORITHMS}")
 
 
@@ -206,7 +218,7 @@ def append_leaves(hasher: Hasher, frontier: list[bytes], size: int,
     trailing one bits of ``i``; their hashes are returned concatenated, level 1 first (empty bytes
     for an even ``i``). About one node hash per leaf on average.
     """
-    digest = hasher.digest
+    new = hasher.new
     out: list[bytes] = []
     append_out, push, pop = out.append, frontier.append, frontier.pop
     i = size
@@ -215,7 +227,7 @@ def append_leaves(hasher: Hasher, frontier: list[bytes], size: int,
         if j & 1:
             parts = []
             while j & 1:
-                h = digest(NODE_PREFIX + pop() + h)
+                h = new(NODE_PREFIX + pop() + h).digest()
                 parts.append(h)
                 j >>= 1
             append_out(b"".join(parts))
@@ -254,20 +266,19 @@ class MemoryTree:
         return self.size - 1
 
     def extend(self, entries: Iterable[bytes]) -> None:
-        digest = self.hasher.digest
-        self.extend_hashes([digest(LEAF_PREFIX + d) for d in entries])
+        self.extend_hashes(self.hasher.leaves(entries))
 
     def extend_hashes(self, leaf_hashes: Sequence[bytes]) -> None:
         """Append leaf hashes and complete every perfect subtree they close, level by level."""
         self.levels[0].extend(leaf_hashes)
-        digest, level = self.hasher.digest, 0
+        new, level = self.hasher.new, 0
         while len(self.levels[level]) >= 2:
             below = self.levels[level]
             if level + 1 == len(self.levels):
                 self.levels.append([])
             above = self.levels[level + 1]
             first, stop = 2 * len(above), len(below) & ~1
-            above.extend([digest(NODE_PREFIX + below[i] + below[i + 1])
+            above.extend([new(NODE_PREFIX + below[i] + below[i + 1]).digest()
                           for i in range(first, stop, 2)])
             level += 1
 

@@ -1,8 +1,8 @@
 """Tables of the tamper-evident log (区块链存证): the log, its leaves, its signed checkpoints.
 
-One row per leaf keeps the whole tree: the leaf hash and, in ``nodes``, the hashes of the perfect
-subtrees that this leaf completes (see :func:`ctown.ledger.merkle.append_leaves`) — about one node
-hash per leaf, written in the same insert, so that a proof is one indexed read of ``O(log n)`` rows.
+The tree is kept in tiles of 16 leaves with all their stored subtree hashes, the mapping from leaves
+to source records in runs: a million leaves are ~62,500 tile rows and a few entry rows, not a
+million index entries, which is what keeps the ledger from slowing ingest.
 """
 
 from __future__ import annotations
@@ -36,18 +36,38 @@ class LedgerLog(Base):
     __table_args__ = (sa.CheckConstraint("hash_alg IN ('sha256', 'sm3')", name="hash_alg"),)
 
 
-class LedgerLeaf(Base):
-    """Leaf ``leaf_index`` (0-based) commits to one source record (``kind`` + ``ref_id``)."""
+class LedgerTile(Base):
+    """Sixteen consecutive leaves of the tree with every subtree hash they complete.
 
-    __tablename__ = "ledger_leaves"
+    ``hashes`` is, for each leaf of the tile in order, its leaf hash followed by the hashes of the
+    perfect subtrees that leaf completes, level 1 first (:func:`ctown.ledger.merkle.append_leaves`).
+    One row per 16 leaves keeps appends cheap on both databases; a proof reads ``O(log n)`` rows.
+    """
 
-    leaf_index: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=False)
-    leaf_hash: Mapped[bytes] = mapped_column(sa.LargeBinary(64))
-    nodes: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    __tablename__ = "ledger_tiles"
+
+    tile_index: Mapped[int] = mapped_column(BigKey, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class LedgerEntry(Base):
+    """Which source records a run of consecutive leaves commits to (one kind, ascending ids).
+
+    Leaf ``first_leaf + i`` is the record ``kind`` / ``refs[i]`` (``refs``: 8-byte big-endian ids);
+    ``min_ref``/``max_ref`` find the run of a record without an index row per leaf.
+    """
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(24))
-    ref_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    first_leaf: Mapped[int] = mapped_column(sa.BigInteger, unique=True)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    min_ref: Mapped[int] = mapped_column(sa.BigInteger)
+    max_ref: Mapped[int] = mapped_column(sa.BigInteger)
+    refs: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
-    __table_args__ = (sa.UniqueConstraint("kind", "ref_id"),)
+    __table_args__ = (sa.Index("ix_ledger_entries_kind_refs", "kind", "max_ref", "min_ref"),)
 
 
 class LedgerCheckpoint(Base):

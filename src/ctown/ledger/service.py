@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ctown.errors import Conflict, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.ledger import merkle
-from ctown.ledger.models import LedgerCheckpoint, LedgerLeaf, LedgerLog
+from ctown.ledger.models import LedgerCheckpoint, LedgerLog
 from ctown.ledger.note import Checkpoint, Signer, sign_checkpoint
 from ctown.ledger.store import DbTree, LeafInput
 
@@ -118,10 +118,10 @@ def inclusion(session: Session, leaf_index: int, tree_size: int | None = None) -
         raise Invalid(Message(_("叶子序号 {index} 不在大小为 {size} 的树中"),
                               {"index": leaf_index, "size": size}))
     t = tree(session, log)
-    rows = t.read_rows([leaf_index])
+    leaf = t.get_nodes([(0, leaf_index)])[(0, leaf_index)]
     proof = merkle.inclusion_proof(t, leaf_index, size)
     return {"type": "inclusion", "hash": log.hash_alg, "leaf_index": leaf_index,
-            "tree_size": size, "leaf_hash": rows[leaf_index][0].hex(),
+            "tree_size": size, "leaf_hash": leaf.hex(),
             "proof": [p.hex() for p in proof], "root": merkle.root(t, size).hex()}
 
 
@@ -137,12 +137,13 @@ def consistency(session: Session, first: int, second: int | None = None) -> dict
             "proof": [p.hex() for p in proof]}
 
 
-def find_leaf(session: Session, kind: str, ref_id: int) -> LedgerLeaf:
-    leaf = session.scalar(sa.select(LedgerLeaf).where(LedgerLeaf.kind == kind,
-                                                      LedgerLeaf.ref_id == ref_id))
-    if leaf is None:
+def find_leaf(session: Session, kind: str, ref_id: int) -> int:
+    """The leaf index of a source record, or NotFound while it is not in the log yet."""
+    log = require_log(session)
+    index = tree(session, log).locate(kind, ref_id)
+    if index is None:
         raise NotFound(Message(_("该记录尚未写入账本")))
-    return leaf
+    return index
 
 
 # -- checkpoints ---------------------------------------------------------------------------------

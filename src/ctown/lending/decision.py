@@ -138,9 +138,9 @@ def decide(product: Product, facts: Facts, req: Request, today: dt.date) -> Deci
         reasons.append(Message(_("申请金额超过额度，按额度 {limit} 元核定"),
                                {"limit": f"{limit:,.2f}"}))
     rate = product.rate_for(terms)
-    reasons.append(Message(_("年利率 {rate}%（基准 {base}% {adjust:+}%）"),
-                           {"rate": rate, "base": product.base_rate_pct,
-                            "adjust": f"{terms.rate_adjust_pct}"}))
+    reasons.append(Message(_("年利率 {rate}%（基准 {base}% {adjust}%）"),
+                           {"rate": str(rate), "base": str(product.base_rate_pct),
+                            "adjust": f"{terms.rate_adjust_pct:+}"}))
     if terms.guarantor_required:
         reasons.append(Message(_("该等级需要一名担保人")))
     plan = schedule.build(req.method, amount, rate, req.term_months, today)

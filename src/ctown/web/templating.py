@@ -20,8 +20,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    dirs = [str(_ROOT / "web" / "templates")] + sorted(
-        str(p) for p in _ROOT.glob("*/templates") if p.parent.name != "web")
+    dirs = [str(_ROOT / "web" / "templates"), *sorted(
+        str(p) for p in _ROOT.glob("*/templates") if p.parent.name != "web")]
     env = Environment(loader=ChoiceLoader([FileSystemLoader(d) for d in dirs]),
                       autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
                       lstrip_blocks=True)

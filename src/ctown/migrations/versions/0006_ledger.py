@@ -1,4 +1,5 @@
-"""Tamper-evident ledger: the log, its leaves (with stored subtree hashes) and checkpoints.
+"""Tamper-evident ledger: the log, its tiles of leaves and subtree hashes, the
+leaf-to-record runs and the signed checkpoints.
 
 Revision ID: 0006_ledger
 Revises: 0001_foundation
@@ -32,16 +33,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_log")),
     )
     op.create_table(
-        "ledger_leaves",
-        sa.Column("leaf_index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        "ledger_tiles",
+        sa.Column("tile_index", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
                   autoincrement=False, nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(length=64), nullable=False),
-        sa.Column("nodes", sa.LargeBinary(), nullable=False),
-        sa.Column("kind", sa.String(length=24), nullable=False),
-        sa.Column("ref_id", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("leaf_index", name=op.f("pk_ledger_leaves")),
-        sa.UniqueConstraint("kind", "ref_id", name=op.f("uq_ledger_leaves_kind_ref_id")),
+        sa.Column("hashes", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("tile_index", name=op.f("pk_ledger_tiles")),
     )
+    op.create_table(
+        "ledger_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("first_leaf", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("min_ref", sa.BigInteger(), nullable=False),
+        sa.Column("max_ref", sa.BigInteger(), nullable=False),
+        sa.Column("refs", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
+        sa.UniqueConstraint("first_leaf", name=op.f("uq_ledger_entries_first_leaf")),
+    )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_entries_kind_refs", ["kind", "max_ref", "min_ref"],
+                              unique=False)
     op.create_table(
         "ledger_checkpoints",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -60,5 +72,8 @@ def downgrade() -> None:
     with op.batch_alter_table("ledger_checkpoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ledger_checkpoints_tree_size"))
     op.drop_table("ledger_checkpoints")
-    op.drop_table("ledger_leaves")
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_entries_kind_refs")
+    op.drop_table("ledger_entries")
+    op.drop_table("ledger_tiles")
     op.drop_table("ledger_log")

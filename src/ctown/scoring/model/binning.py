@@ -9,6 +9,7 @@ never a silent zero.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,7 +45,7 @@ class FeatureBins:
     def labels(self) -> list[str]:
         if self.dtype == "numerical":
             edges = ["-inf", *[f"{s:g}" for s in self.splits], "inf"]
-            regular = [f"[{a}, {b})" for a, b in zip(edges, edges[1:], strict=False)]
+            regular = [f"[{a}, {b})" for a, b in itertools.pairwise(edges)]
         else:
             regular = [", ".join(g) for g in self.groups]
         return [*regular, "special", "missing", "unseen"]

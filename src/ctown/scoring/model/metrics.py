@@ -19,7 +19,7 @@ def ks(y: np.ndarray, risk: np.ndarray) -> float:
 def summary(y: np.ndarray, risk: np.ndarray) -> dict[str, float]:
     a = auc(y, risk)
     return {"auc": round(a, 4), "ks": round(ks(y, risk), 4), "gini": round(2 * a - 1, 4),
-            "n": int(len(y)), "bad_rate": round(float(np.mean(y)), 4)}
+            "n": len(y), "bad_rate": round(float(np.mean(y)), 4)}
 
 
 def calibration_table(y: np.ndarray, pd: np.ndarray, groups: int = 10) -> list[dict[str, float]]:
@@ -29,7 +29,7 @@ def calibration_table(y: np.ndarray, pd: np.ndarray, groups: int = 10) -> list[d
     for i, idx in enumerate(np.array_split(order, groups)):
         if len(idx) == 0:
             continue
-        rows.append({"group": i + 1, "n": int(len(idx)),
+        rows.append({"group": i + 1, "n": len(idx),
                      "pd_mean": round(float(pd[idx].mean()), 4),
                      "bad_rate": round(float(y[idx].mean()), 4),
                      "pd_min": round(float(pd[idx].min()), 4),

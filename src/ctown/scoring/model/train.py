@@ -22,6 +22,9 @@ from ctown.scoring.model.table import Prepared, as_category, fingerprint, prepar
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 IV_GRID = (0.0, 0.02)
+#: Monotonic trends tried for numeric bins: strictly rising/falling, or optbinning's automatic
+#: choice (which may also pick a peak or a valley), chosen by cross-validated AUC.
+TRENDS = ("auto_asc_desc", "auto")
 
 
 @dataclass
@@ -100,6 +103,20 @@ def fit_scorecard(x: pl.DataFrame, y: np.ndarray, bins: dict[str, FeatureBins], 
     return card, {"C": c, "min_iv": min_iv, "cv_auc": round(cv_auc, 4)}
 
 
+def fit_best(x: pl.DataFrame, y: np.ndarray, prep: Prepared, opts: Options
+             ) -> tuple[Scorecard, dict[str, FeatureBins], dict[str, Any]]:
+    """Bins and scorecard for each trend setting; the best cross-validated AUC wins."""
+    best: tuple[Scorecard, dict[str, FeatureBins], dict[str, Any]] | None = None
+    for trend in TRENDS:
+        params = {"special_codes": list(opts.special_codes), "trend": trend}
+        bins = fit_bins(x, y, prep.numeric, prep.categorical, params)
+        card, tuning = fit_scorecard(x, y, bins, opts)
+        if best is None or tuning["cv_auc"] > best[2]["cv_auc"]:
+            best = (card, bins, {**tuning, "trend": trend})
+    assert best is not None
+    return best
+
+
 def scorecard_table(card: Scorecard) -> list[dict[str, Any]]:
     rows = []
     for fb in card.features:
@@ -119,9 +136,7 @@ def train_model(frame: pl.DataFrame, target: str, holdout: pl.DataFrame | None =
     opts = opts or Options()
     prep = prepare(frame, target, exclude=opts.exclude, categorical=opts.categorical)
     x_tr, y_tr, x_ho, y_ho = _split(prep, holdout, target, opts)
-    params = {"special_codes": list(opts.special_codes)}
-    bins = fit_bins(x_tr, y_tr, prep.numeric, prep.categorical, params)
-    card, tuning = fit_scorecard(x_tr, y_tr, bins, opts)
+    card, bins, tuning = fit_best(x_tr, y_tr, prep, opts)
     ho_score = score_frame(x_ho, card).to_numpy()
     results = {"scorecard": metrics.summary(y_ho, -ho_score)}
     pds = {"scorecard": card.pd_of(ho_score)}
@@ -138,7 +153,7 @@ def train_model(frame: pl.DataFrame, target: str, holdout: pl.DataFrame | None =
                  "holdout": results["scorecard"]}
     report = {**results[winner], "model": winner, "features": card.names,
               "candidates": results, "tuning": tuning, "dropped": prep.dropped,
-              "n_train": int(len(y_tr)), "n_holdout": int(len(y_ho)),
+              "n_train": len(y_tr), "n_holdout": len(y_ho),
               "holdout_source": "file" if holdout is not None else
               f"stratified {opts.test_size:.0%} split, random_state={opts.seed}",
               "fingerprint": card.meta["fingerprint"],

@@ -1,0 +1,144 @@
+"""Bulk writes of the credit file, per database: SQLite ``executemany`` of prepared statements,
+PostgreSQL ``COPY`` through psycopg. Everything runs on the session's own connection, inside the
+load's single transaction (see :mod:`ctown.ingest.service` for why that makes a load atomic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy.orm import Session
+
+VALUE_COLUMNS = ("subject_id", "indicator_code", "value_num", "value_text", "observed_on",
+                 "batch_id", "department", "catalogue_version", "recorded_at", "digest")
+CURRENT_COLUMNS = ("subject_id", "indicator_code", "value_num", "value_text", "observed_on",
+                   "batch_id", "department", "recorded_at")
+_UPSERT_CURRENT = (
+    "INSERT INTO current_values ({cols}) {source} "
+    "ON CONFLICT (subject_id, indicator_code) DO UPDATE SET "
+    "value_num = excluded.value_num, value_text = excluded.value_text, "
+    "observed_on = excluded.observed_on, batch_id = excluded.batch_id, "
+    "department = excluded.department, recorded_at = excluded.recorded_at "
+    # A late file with an older observation must not replace a newer value.
+    "WHERE excluded.observed_on >= current_values.observed_on")
+_UPSERT_KEYS = (
+    "INSERT INTO ingest_record_keys (department, key_hash, content_hash, batch_id) {source} "
+    "ON CONFLICT (department, key_hash) DO UPDATE SET content_hash = excluded.content_hash, "
+    "batch_id = excluded.batch_id")
+
+
+def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
+    return zip(*(frame[c].to_list() for c in frame.columns), strict=True)
+
+
+def sqlite_time(value: dt.datetime) -> str:
+    """How SQLAlchemy's ``UTCDateTime`` stores a time in SQLite (naive UTC text)."""
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class Store:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.dialect = session.get_bind().dialect.name
+        self._staged = False
+
+    @property
+    def raw(self) -> Any:
+        return self.session.connection().connection.driver_connection
+
+    # -- indicator values ------------------------------------------------------------------------
+    def _prepare(self, frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+        out = frame.select(columns)
+        casts = [pl.col("observed_on").cast(pl.String)]
+        if self.dialect == "sqlite":
+            casts.append(pl.col("recorded_at").dt.convert_time_zone("UTC")
+                         .dt.strftime("%Y-%m-%d %H:%M:%S%.6f"))
+        return out.with_columns(casts)
+
+    def insert_values(self, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        data = self._prepare(frame, VALUE_COLUMNS)
+        if self.dialect == "postgresql":
+            self._copy("indicator_values", data)
+            return
+        cols = ", ".join(VALUE_COLUMNS)
+        marks = ", ".join("?" * len(VALUE_COLUMNS))
+        self.raw.executemany(f"INSERT INTO indicator_values ({cols}) VALUES ({marks})",  # noqa: S608
+                             _rows(data))
+
+    def upsert_current(self, frame: pl.DataFrame) -> None:
+        """``frame`` holds at most one row per (subject, indicator): the batch's latest."""
+        if frame.is_empty():
+            return
+        data = self._prepare(frame, CURRENT_COLUMNS)
+        cols = ", ".join(CURRENT_COLUMNS)
+        if self.dialect == "postgresql":
+            self._stage()
+            self._execute("TRUNCATE ingest_current_stage")
+            self._copy("ingest_current_stage", data)
+            self._execute(_UPSERT_CURRENT.format(
+                cols=cols, source=f"SELECT {cols} FROM ingest_current_stage"))  # noqa: S608
+            return
+        marks = ", ".join("?" * len(CURRENT_COLUMNS))
+        self.raw.executemany(_UPSERT_CURRENT.format(cols=cols, source=f"VALUES ({marks})"),
+                             _rows(data))
+
+    # -- record keys -----------------------------------------------------------------------------
+    def existing_keys(self, department: str, keys: list[str]) -> dict[str, str]:
+        """Stored content hash of each key already known for the department."""
+        if not keys:
+            return {}
+        if self.dialect == "postgresql":
+            with self.raw.cursor() as cur:
+                cur.execute("SELECT key_hash, content_hash FROM ingest_record_keys "
+                            "WHERE department = %s AND key_hash = ANY(%s)", (department, keys))
+                return dict(cur.fetchall())
+        # One statement per chunk: the keys travel as one JSON array, not 900 parameters at a time.
+        cur = self.raw.execute(
+            "SELECT r.key_hash, r.content_hash FROM json_each(?) AS j "
+            "JOIN ingest_record_keys AS r ON r.department = ? AND r.key_hash = j.value",
+            (json.dumps(keys), department))
+        return dict(cur.fetchall())
+
+    def upsert_keys(self, frame: pl.DataFrame) -> None:
+        """Columns department, key_hash, content_hash, batch_id; one row per key."""
+        if frame.is_empty():
+            return
+        if self.dialect == "postgresql":
+            self._stage()
+            self._execute("TRUNCATE ingest_keys_stage")
+            self._copy("ingest_keys_stage", frame)
+            self._execute(_UPSERT_KEYS.format(
+                source="SELECT department, key_hash, content_hash, batch_id FROM ingest_keys_stage"))
+            return
+        self.raw.executemany(_UPSERT_KEYS.format(source="VALUES (?, ?, ?, ?)"), _rows(frame))
+
+    # -- PostgreSQL helpers ----------------------------------------------------------------------
+    def _execute(self, sql: str) -> None:
+        with self.raw.cursor() as cur:
+            cur.execute(sql)
+
+    def _stage(self) -> None:
+        if self._staged:
+            return
+        # Temporary tables live in this connection only and vanish with it; ON COMMIT DROP ties
+        # them to the load's transaction, so a pooled connection never carries them over.
+        self._execute("CREATE TEMP TABLE IF NOT EXISTS ingest_current_stage "
+                      "(LIKE current_values) ON COMMIT DROP")
+        self._execute("CREATE TEMP TABLE IF NOT EXISTS ingest_keys_stage "
+                      "(LIKE ingest_record_keys) ON COMMIT DROP")
+        self._staged = True
+
+    def _copy(self, table: str, frame: pl.DataFrame) -> None:
+        buf = io.BytesIO()
+        frame.write_csv(buf, include_header=False, null_value="\\N", quote_style="necessary")
+        cols = ", ".join(frame.columns)
+        with self.raw.cursor() as cur, cur.copy(
+                f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+            copy.write(buf.getbuffer())

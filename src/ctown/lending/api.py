@@ -1,0 +1,196 @@
+"""JSON API of financial services under ``/api/v1/lending`` (thin: parse, call, answer)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.errors import Invalid
+from ctown.i18n import Message, _
+from ctown.lending import figures, grants, loans, service
+from ctown.lending.decision import Decision, Request
+from ctown.lending.models import Loan, LoanApplication
+from ctown.lending.products import load_products
+from ctown.lending.schemas import (
+    ActionIn,
+    ApplicationOut,
+    ApplyIn,
+    CompensateIn,
+    DeadlineOut,
+    DecisionOut,
+    GrantIn,
+    GrantOut,
+    GrantRowOut,
+    InstalmentOut,
+    LoanOut,
+    OfferOut,
+    PreviewOut,
+    RepayIn,
+    TransitionOut,
+)
+from ctown.web.deps import current_user, get_db, require_roles, verify_csrf
+
+router = APIRouter(prefix="/lending", tags=["lending"])
+APPLICANTS = require_roles(Role.farmer, Role.credit_proxy, Role.village_officer)
+BANK = require_roles(Role.bank_officer)
+DB = Annotated[Session, Depends(get_db)]
+Me = Annotated[User, Depends(current_user)]
+Banker = Annotated[User, Depends(BANK)]
+ApplicantUser = Annotated[User, Depends(APPLICANTS)]
+Insurer = Annotated[User, Depends(require_roles(Role.insurer))]
+
+
+def decision_out(app: LoanApplication, decision: Decision) -> DecisionOut:
+    offer = decision.offer
+    return DecisionOut(
+        application_id=app.id, state=app.state, eligible=decision.eligible,
+        preapproved=decision.preapproved, grade=app.grade, reasons=app.reasons,  # type: ignore[arg-type]
+        offer=OfferOut(limit=offer.limit, amount=offer.amount, rate_pct=offer.rate_pct,
+                       term_months=offer.term_months, method=offer.method,
+                       guarantor_required=offer.guarantor_required,
+                       schedule=[InstalmentOut(number=r.number, due_on=r.due_on,
+                                               principal=r.principal, interest=r.interest,
+                                               amount=r.amount) for r in offer.schedule])
+        if offer else None,
+        due_on=app.due_on,
+        review_url=None if decision.eligible
+        else f"/api/v1/lending/applications/{app.id}/actions")
+
+
+def application_out(app: LoanApplication, full: bool = False) -> ApplicationOut:
+    dl = service.deadline(app)
+    out = ApplicationOut.model_validate(
+        {c: getattr(app, c) for c in ApplicationOut.model_fields
+         if c not in ("deadline", "transitions")})
+    if dl:
+        out.deadline = DeadlineOut(due_on=dl.due_on, estimated=dl.estimated, left=dl.left,
+                                   status=dl.status)
+    if full:
+        out.transitions = [TransitionOut.model_validate(t, from_attributes=True)
+                           for t in app.transitions]
+    return out
+
+
+def loan_out(loan: Loan, full: bool = False) -> LoanOut:
+    out = LoanOut.model_validate({c: getattr(loan, c) for c in LoanOut.model_fields
+                                  if c != "instalments"})
+    if full:
+        out.instalments = [InstalmentOut(number=i.number, due_on=i.due_on, principal=i.principal,
+                                         interest=i.interest, amount=i.principal + i.interest,
+                                         paid=i.paid, paid_on=i.paid_on)
+                           for i in loan.instalments]
+    return out
+
+
+@router.get("/products")
+def products(_user: Me) -> list[dict[str, Any]]:
+    return [p.model_dump(mode="json") for p in load_products().values()]
+
+
+@router.post("/decisions", response_model=DecisionOut, dependencies=[Depends(verify_csrf)])
+def decide(body: ApplyIn, user: ApplicantUser, db: DB
+           ) -> DecisionOut:
+    """Apply and get the instant decision: eligibility, offer and pre-approval, with reasons."""
+    subject_id = body.subject_id or (user.subject_id if user.role == Role.farmer else None)
+    if subject_id is None:
+        raise Invalid(Message(_("请指定申请主体")))
+    req = Request(body.amount, body.term_months, body.method, body.collateral_type,
+                  body.collateral_value, body.contract_amount)
+    app, decision = service.apply(db, user, subject_id=subject_id,
+                                  product_code=body.product_code, req=req, purpose=body.purpose)
+    return decision_out(app, decision)
+
+
+@router.get("/applications", response_model=list[ApplicationOut])
+def applications(user: Me, db: DB
+                 ) -> list[ApplicationOut]:
+    return [application_out(a) for a in service.list_applications(db, user)]
+
+
+@router.get("/queue", response_model=list[ApplicationOut])
+def queue(user: Me, db: DB
+          ) -> list[ApplicationOut]:
+    return [application_out(a) for a in service.review_queue(db, user)]
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationOut)
+def application(application_id: int, user: Me,
+                db: DB) -> ApplicationOut:
+    return application_out(service.get_application_for(db, user, application_id), full=True)
+
+
+@router.post("/applications/{application_id}/actions", response_model=ApplicationOut,
+             dependencies=[Depends(verify_csrf)])
+def act(application_id: int, body: ActionIn, user: Me,
+        db: DB) -> ApplicationOut:
+    if body.action == "disburse":
+        raise Invalid(Message(_("放款请使用放款接口")))
+    try:
+        action = service.Action(body.action)
+    except ValueError as exc:
+        raise Invalid(Message(_("未知操作 {action}"), {"action": body.action})) from exc
+    return application_out(service.act(db, user, application_id, action, body.reason), True)
+
+
+@router.post("/applications/{application_id}/disburse", response_model=LoanOut,
+             dependencies=[Depends(verify_csrf)])
+def disburse(application_id: int, user: Banker, db: DB
+             ) -> LoanOut:
+    return loan_out(loans.disburse(db, user, application_id), full=True)
+
+
+@router.get("/loans", response_model=list[LoanOut])
+def loan_list(user: Me, db: DB
+              ) -> list[LoanOut]:
+    return [loan_out(x) for x in loans.list_loans(db, user)]
+
+
+@router.get("/loans/{loan_id}", response_model=LoanOut)
+def loan(loan_id: int, user: Me, db: DB
+         ) -> LoanOut:
+    return loan_out(loans.get_loan_for(db, user, loan_id), full=True)
+
+
+@router.post("/loans/{loan_id}/repayments", response_model=LoanOut,
+             dependencies=[Depends(verify_csrf)])
+def repay(loan_id: int, body: RepayIn, user: Banker,
+          db: DB) -> LoanOut:
+    loans.repay(db, user, loan_id, body.amount, body.paid_on, body.note)
+    return loan_out(loans.get_loan_for(db, user, loan_id), full=True)
+
+
+@router.post("/loans/{loan_id}/compensation", response_model=LoanOut,
+             dependencies=[Depends(verify_csrf)])
+def compensate(loan_id: int, body: CompensateIn,
+               user: Insurer,
+               db: DB) -> LoanOut:
+    return loan_out(loans.compensate(db, user, loan_id, body.reason), full=True)
+
+
+@router.get("/villages/{village_code}/grant-preview", response_model=PreviewOut)
+def grant_preview(village_code: str, user: Me,
+                  db: DB, product: str = "rcb_credit"
+                  ) -> PreviewOut:
+    view = grants.preview(db, user, village_code, product)
+    rows = [GrantRowOut(**{k: r[k] for k in GrantRowOut.model_fields})
+            for r in view.rows.iter_rows(named=True)]
+    return PreviewOut(village_code=village_code, product_code=product, summary=view.summary(),
+                      rows=rows)
+
+
+@router.post("/villages/{village_code}/grants", response_model=GrantOut,
+             dependencies=[Depends(verify_csrf)])
+def grant(village_code: str, body: GrantIn, user: Banker,
+          db: DB) -> GrantOut:
+    batch = grants.grant(db, user, village_code, body.product_code)
+    return GrantOut.model_validate(batch, from_attributes=True)
+
+
+@router.get("/figures")
+def lending_figures(user: Me, db: DB
+                    ) -> dict[str, Any]:
+    return figures.figures(db, user)

@@ -1,0 +1,284 @@
+"""Applications (贷款申请): the instant decision and the four-step approval, as service functions
+``(session, actor, …)``. Every state change goes through :func:`act`, which asks
+:mod:`ctown.lending.approval` and records the transition, its notices and its change event in the
+caller's transaction (committed once at the request or CLI boundary)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import ProxyMandate, User
+from ctown.accounts.scope import get_subject_for, log_denied, region_prefix
+from ctown.db import utcnow
+from ctown.errors import Forbidden, Invalid, NotFound
+from ctown.i18n import Message, _
+from ctown.lending import approval, credit_file, notices, workdays
+from ctown.lending.approval import Action, State
+from ctown.lending.decision import Decision, Facts, Request, age_on, decide
+from ctown.lending.models import LoanApplication, Transition
+from ctown.lending.products import Product, get_product
+from ctown.registry.models import Subject
+from ctown.registry.service import record_change
+from ctown.scoring.service import current_grade
+
+HEAD_RELATIONS = ("户主", "head")
+CHANNELS = {"farmer": "farmer", "credit_proxy": "credit_proxy", "village_officer":
+            "village_officer"}
+
+
+@dataclass(frozen=True)
+class Applicant:
+    subject: Subject
+    facts: Facts
+    village_code: str
+    township_code: str
+    household_id: int | None
+
+
+def product_or_404(code: str) -> Product:
+    product = get_product(code)
+    if product is None:
+        raise NotFound(Message(_("没有代码为 {code} 的产品"), {"code": code}))
+    return product
+
+
+def household_of(session: Session, subject_id: int | None) -> int | None:
+    """The household (户) a subject belongs to: itself for a household, its household for a
+    person, none for an entity or collective."""
+    if subject_id is None:
+        return None
+    row = session.execute(sa.select(Subject.kind, Subject.household_id)
+                          .where(Subject.id == subject_id)).first()
+    if row is None:
+        return None
+    return subject_id if row.kind == "household" else row.household_id
+
+
+def applicant(session: Session, subject: Subject, today: dt.date) -> Applicant:
+    """What the decision needs, in three small queries (the endpoint must stay fast)."""
+    if subject.kind not in ("household", "entity"):
+        raise Invalid(Message(_("只有农户或经营主体可以申请贷款")))
+    birth = None
+    if subject.kind == "household":
+        birth = session.scalar(sa.select(Subject.birth_date).where(
+            Subject.household_id == subject.id, Subject.relation.in_(HEAD_RELATIONS)).limit(1))
+    grade = current_grade(session, subject.id)
+    township = subject.region.parent_code or subject.region_code
+    facts = Facts(kind=subject.kind, region_code=subject.region_code,
+                  grade=grade.grade if grade else None, age=age_on(birth, today),
+                  punished=subject.id in credit_file.punished(session, [subject.id]))
+    return Applicant(subject, facts, subject.region_code, township,
+                     subject.id if subject.kind == "household" else None)
+
+
+def acts_for(session: Session, actor: User, subject: Subject) -> bool:
+    """May this person file or manage an application for ``subject``? (farmer, proxy, officer)"""
+    if actor.role == "farmer":
+        return actor.subject_id is not None and actor.subject_id in (subject.id,
+                                                                      subject.household_id)
+    if actor.role == "credit_proxy":
+        return session.scalar(sa.select(ProxyMandate.id).where(
+            ProxyMandate.proxy_id == actor.id, ProxyMandate.subject_id == subject.id,
+            ProxyMandate.revoked_at.is_(None), ProxyMandate.valid_until > utcnow())) is not None
+    if actor.role == "village_officer":
+        return actor.region_code == subject.region_code
+    return False
+
+
+def _reasons(decision: Decision) -> list[dict[str, str]]:
+    return [m.both() for m in decision.reasons]
+
+
+def apply(session: Session, actor: User, *, subject_id: int, product_code: str, req: Request,
+          purpose: str | None = None, today: dt.date | None = None
+          ) -> tuple[LoanApplication, Decision]:
+    """File an application and decide at once (eligibility, offer, pre-approval)."""
+    if actor.role not in CHANNELS:
+        raise Forbidden(Message(_("您的角色不能提交贷款申请")))
+    subject = get_subject_for(session, actor, subject_id)
+    if not acts_for(session, actor, subject):
+        log_denied(session, actor, f"lending apply for subject {subject_id}")
+        raise Forbidden(Message(_("您没有代该主体申请的授权")))
+    product = product_or_404(product_code)
+    now = utcnow()
+    today = today or workdays.local_date(now)
+    who = applicant(session, subject, today)
+    decision = decide(product, who.facts, req, today)
+    offer = decision.offer
+    app = LoanApplication(
+        subject_id=subject.id, product_code=product.code, product_version=product.version,
+        bank_code=product.bank_code, village_code=who.village_code,
+        township_code=who.township_code, channel=CHANNELS[actor.role], submitted_by=actor.id,
+        amount_requested=req.amount, term_months=req.term_months, method=req.method,
+        purpose=purpose, collateral_type=req.collateral_type,
+        collateral_value=req.collateral_value, contract_amount=req.contract_amount,
+        state=State.submitted if decision.eligible else State.declined, grade=who.facts.grade,
+        eligible=decision.eligible, preapproved=decision.preapproved,
+        offer_limit=offer.limit if offer else None, offer_amount=offer.amount if offer else None,
+        offer_rate_pct=offer.rate_pct if offer else None,
+        guarantor_required=bool(offer and offer.guarantor_required),
+        reasons=_reasons(decision), created_at=now)
+    if decision.eligible:
+        _start_clock(app, now)
+    session.add(app)
+    session.flush()
+    _record(session, app, actor, Action.submit, None, app.state, None, now)
+    _notify_decision(session, app)
+    return app, decision
+
+
+def _start_clock(app: LoanApplication, now: dt.datetime) -> None:
+    due = workdays.add_working_days(workdays.local_date(now), 3, allow_estimate=True)
+    app.submitted_at, app.due_on, app.due_estimated = now, due.day, due.estimated
+
+
+def _record(session: Session, app: LoanApplication, actor: User, action: Action,
+            before: str | None, after: str, reason: str | None, now: dt.datetime) -> None:
+    session.add(Transition(application_id=app.id, action=action.value, from_state=before,
+                           to_state=after, actor_id=actor.id, actor_role=actor.role, at=now,
+                           reason=reason))
+    record_change(session, actor=actor, source="lending", action=action.value,
+                  entity="loan_application", subject_id=app.subject_id,
+                  payload={"application": app.id, "from": before, "to": after,
+                           "reason": reason, "product": app.product_code})
+
+
+def _notify_decision(session: Session, app: LoanApplication) -> None:
+    if app.state == State.declined:
+        notices.queue(session, channel="sms", subject_id=app.subject_id, application_id=app.id,
+                      msgid=_("您的贷款申请 {no} 未通过自动审核，原因可在平台查看；"
+                              "如有异议可申请人工复核"), params={"no": app.id})
+        return
+    msgid = (_("您的贷款申请 {no} 已预批准 {amount} 元，待村、乡镇、银行确认")
+             if app.preapproved else _("您的贷款申请 {no} 已受理，将在 3 个工作日内完成审批"))
+    notices.queue(session, channel="sms", subject_id=app.subject_id, application_id=app.id,
+                  msgid=msgid, params={"no": app.id, "amount": app.offer_amount})
+    _notify_reviewers(session, app)
+
+
+def _notify_reviewers(session: Session, app: LoanApplication) -> None:
+    """In-app notice to whoever must act next (village, township or bank officers)."""
+    step = approval.REVIEW_STEPS.get(State(app.state))
+    if step is None and app.state != State.review_requested:
+        return
+    role = step[0] if step else "bank_officer"
+    where = {"village_officer": User.region_code == app.village_code,
+             "township_officer": User.region_code == app.township_code,
+             "bank_officer": User.bank_code == app.bank_code}[role]
+    for uid in session.scalars(sa.select(User.id).where(User.role == role, User.is_active, where)):
+        notices.queue(session, user_id=uid, application_id=app.id,
+                      msgid=_("贷款申请 {no} 等待您审批，期限 {due}"),
+                      params={"no": app.id, "due": app.due_on})
+
+
+def _scope(actor: User) -> sa.ColumnElement[bool]:
+    role = actor.role
+    if role == "bank_officer":
+        return LoanApplication.bank_code == (actor.bank_code or "")
+    if role in ("county_admin", "township_officer", "village_officer", "privacy_officer",
+                "evaluator"):
+        return LoanApplication.village_code.startswith(region_prefix(actor), autoescape=True)
+    if role == "farmer" and actor.subject_id is not None:
+        return LoanApplication.subject_id == actor.subject_id
+    if role == "credit_proxy":
+        return LoanApplication.subject_id.in_(sa.select(ProxyMandate.subject_id).where(
+            ProxyMandate.proxy_id == actor.id, ProxyMandate.revoked_at.is_(None)))
+    return sa.false()
+
+
+def scope_applications(stmt: sa.Select[tuple[LoanApplication]], actor: User
+                       ) -> sa.Select[tuple[LoanApplication]]:
+    return stmt.where(_scope(actor))
+
+
+def get_application_for(session: Session, actor: User, application_id: int) -> LoanApplication:
+    app = session.scalar(scope_applications(
+        sa.select(LoanApplication).where(LoanApplication.id == application_id), actor))
+    if app is None:
+        if session.get(LoanApplication, application_id) is not None:
+            log_denied(session, actor, f"loan application {application_id}")
+        raise NotFound()
+    return app
+
+
+def _machine_actor(session: Session, actor: User, app: LoanApplication) -> approval.Actor:
+    subject = session.get(Subject, app.subject_id)
+    acting = bool(subject and acts_for(session, actor, subject))
+    return approval.Actor(user_id=actor.id, role=actor.role, region_code=actor.region_code,
+                          bank_code=actor.bank_code,
+                          household_id=household_of(session, actor.subject_id),
+                          acts_for_applicant=acting)
+
+
+def act(session: Session, actor: User, application_id: int, action: Action | str,
+        reason: str | None = None) -> LoanApplication:
+    """Apply one step of the approval to an application (or refuse, saying why)."""
+    app = get_application_for(session, actor, application_id)
+    action = Action(action)
+    machine_app = approval.Application(
+        State(app.state), app.village_code, app.township_code, app.bank_code, app.subject_id,
+        household_of(session, app.subject_id))
+    history = [approval.Step(Action(t.action), t.actor_id or 0) for t in app.transitions]
+    try:
+        target = approval.next_state(machine_app, _machine_actor(session, actor, app), action,
+                                     history, reason)
+    except approval.IllegalTransition as exc:
+        log_denied(session, actor, f"loan application {app.id}: {action.value}")
+        raise Forbidden(exc.message) from exc
+    now, before = utcnow(), app.state
+    app.state = target.value
+    if target == State.submitted:
+        _start_clock(app, now)
+    if target in (State.approved, State.rejected, State.withdrawn):
+        app.finished_at = now
+    _record(session, app, actor, action, before, app.state, (reason or "").strip() or None, now)
+    session.flush()
+    _notify_transition(session, app, action, reason)
+    return app
+
+
+def _notify_transition(session: Session, app: LoanApplication, action: Action,
+                       reason: str | None) -> None:
+    label = approval.STATE_LABELS[State(app.state)]
+    notices.queue(session, channel="sms", subject_id=app.subject_id, application_id=app.id,
+                  msgid=_("您的贷款申请 {no}：{state}{why}"),
+                  params={"no": app.id, "state": label,
+                          "why": f"（{reason.strip()}）" if reason and reason.strip() else ""})
+    if app.state in (State.submitted, State.village_approved, State.township_approved,
+                     State.review_requested):
+        _notify_reviewers(session, app)
+
+
+def review_queue(session: Session, actor: User) -> list[LoanApplication]:
+    """What waits for this officer, oldest deadline first."""
+    waiting = {"village_officer": [State.submitted], "township_officer": [State.village_approved],
+               "bank_officer": [State.township_approved, State.review_requested]}.get(actor.role)
+    if not waiting:
+        return []
+    where = {"village_officer": LoanApplication.village_code == actor.region_code,
+             "township_officer": LoanApplication.township_code == actor.region_code,
+             "bank_officer": LoanApplication.bank_code == (actor.bank_code or "")}[actor.role]
+    stmt = (sa.select(LoanApplication).where(LoanApplication.state.in_(waiting), where)
+            .order_by(LoanApplication.due_on, LoanApplication.id).limit(500))
+    return list(session.scalars(stmt))
+
+
+def list_applications(session: Session, actor: User, limit: int = 200) -> list[LoanApplication]:
+    stmt = scope_applications(sa.select(LoanApplication), actor)
+    return list(session.scalars(stmt.order_by(LoanApplication.id.desc()).limit(limit)))
+
+
+def deadline(app: LoanApplication, today: dt.date | None = None) -> workdays.Deadline | None:
+    if app.submitted_at is None or app.state not in approval.OPEN_STATES:
+        return None
+    today = today or workdays.local_date(utcnow())
+    return workdays.deadline_for(workdays.local_date(app.submitted_at), today)
+
+
+def money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
