@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CTOWN_PORT ?= 8000
+# One pytest worker per core (2 here); each worker makes its own databases.
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 export CTOWN_PORT
 
 .PHONY: install demo test lint bench lock browser clean
@@ -38,7 +40,7 @@ demo: install
 
 test: install browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

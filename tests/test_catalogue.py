@@ -184,3 +184,31 @@ def test_cli_check_refuses_changed_content_under_the_same_number(tmp_path: Path)
     code, out = _cli("indicators", "check", str(_edited(tmp_path, "name_en: Pigs on hand",
                                                          "name_en: Pigs")))
     assert code == 1 and "version" in out
+
+
+def test_catalogue_page_lists_every_indicator(db_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import build_county
+    from tests.webutil import login, make_app_client
+
+    from ctown.db import make_engine, session_factory
+    from ctown.privacy.crypto import FieldCipher
+
+    url = db_factory.migrated_url()
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        build_county(session, FieldCipher.load(tmp_path / "keys.json"), households=2,
+                     passwords=True)
+        register_version(session, load_catalogue())
+    engine.dispose()
+    with make_app_client(url, tmp_path) as client:
+        assert client.get("/catalogue", headers={"accept": "text/html"}).status_code == 303
+        login(client, "farmer", "pw-farmer-123")
+        page = client.get("/catalogue")
+        assert page.status_code == 200
+        html = page.text
+        cat = load_catalogue()
+        assert all(code in html for code in cat.indicators)
+        assert "荣誉表彰" in html and "第十四条" in html and cat.sha256 in html
+        assert html.count("✓ <span") == sum(i.consent_required for i in cat.indicators.values())
+        english = client.get("/catalogue?lang=en").text
+        assert "Loans and repayment" in english and "Outstanding loans" in english

@@ -58,6 +58,7 @@ def good_records() -> list[Record]:
         Record(f"H{VILLAGE_B[-6:]}00100", "I1101", "2", "2026-11-20", "王信息员"),  # other village
         Record(f"H{VILLAGE_A[-6:]}00002", "I0501", "1000", "2026-11-20", "王信息员"),  # bank's
         Record(f"H{VILLAGE_A[-6:]}00002", "I1104", "88", "2030-01-01", "王信息员"),    # future
+        Record(f"H{VILLAGE_A[-6:]}00002", "I0401", "50000", "2026-11-20", "王信息员"),  # consent
     ]
 
 
@@ -83,8 +84,9 @@ def test_batch_accepted_once_and_values_enter_the_credit_file(
     envelope = protocol.pack(good_records(), terminal_key=terminal_key,
                              county_key=county_key.public_key())
     receipt = receive(session, county, county_key, envelope)
-    assert (receipt.records, receipt.accepted, receipt.rejected) == (6, 2, 4)
-    assert [r["row"] for r in receipt.rejections] == [3, 4, 5, 6]
+    assert (receipt.records, receipt.accepted, receipt.rejected) == (7, 2, 5)
+    assert [r["row"] for r in receipt.rejections] == [3, 4, 5, 6, 7]
+    assert "授权" in receipt.rejections[-1]["reason"]["zh"]
     assert all(r["reason"]["zh"] and r["reason"]["en"] for r in receipt.rejections)
     # No clear identifier is kept in a reason.
     assert head_id() not in json.dumps(receipt.rejections, ensure_ascii=False)
@@ -187,3 +189,28 @@ def test_who_may_register_and_revoke(session: Session, county: County) -> None:
         revoke_terminal(session, actor=users["village2"], terminal_id=own.id, reason="")
     revoke_terminal(session, actor=users["township"], terminal_id=own.id, reason="换机")
     assert session.get(Terminal, own.id).revoked_at is not None
+
+
+def test_query_count_does_not_grow_with_the_records(session: Session, county: County,
+                                                     county_key: X25519PrivateKey,
+                                                     terminal_key: Ed25519PrivateKey) -> None:
+    from sqlalchemy import event
+
+    def statements(records: list[Record]) -> int:
+        envelope = protocol.pack(records, terminal_key=terminal_key,
+                                 county_key=county_key.public_key())
+        seen: list[str] = []
+        bind = session.get_bind()
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(bind, "before_cursor_execute", listener)
+        try:
+            receive(session, county, county_key, envelope)
+        finally:
+            event.remove(bind, "before_cursor_execute", listener)
+        return len(seen)
+
+    def batch(n: int, code: str) -> list[Record]:
+        return [Record(f"H{VILLAGE_A[-6:]}{i % 3:05d}", code, str(i % 50), "2026-11-20", "王")
+                for i in range(n)] + [Record(head_id(), code, "1", "2026-11-20", "王")]
+
+    assert statements(batch(2, "I1103")) == statements(batch(40, "I1102"))

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from ctown.accounts.models import User
 from ctown.db import make_engine, session_factory
 from ctown.lending import notices, sample, service
 from ctown.lending.approval import Action
@@ -38,7 +39,7 @@ def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, ba
     req = Request(Decimal("30000"), 12, "interest_first")
 
     with pytest.raises(Boom), factory.begin() as session:
-        farmer = session.get(type(county.users["farmer"]), farmer_id)
+        farmer = session.get(User, farmer_id)
         service.apply(session, farmer, subject_id=hid, product_code="rcb_credit", req=req)
         session.flush()
         assert session.scalar(sa.select(sa.func.count()).select_from(Notice)) > 0
@@ -49,7 +50,7 @@ def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, ba
         assert session.scalar(sa.select(sa.func.count()).select_from(Notice)) == 0
 
     with factory.begin() as session:
-        farmer = session.get(type(county.users["farmer"]), farmer_id)
+        farmer = session.get(User, farmer_id)
         app, _d = service.apply(session, farmer, subject_id=hid, product_code="rcb_credit",
                                 req=req)
         app_id = app.id
@@ -63,10 +64,10 @@ def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, ba
     # A refused step in its own transaction rolls back: nothing more is sent.
     sent_before = len(backend.sent)
     with pytest.raises(Exception), factory.begin() as session:  # noqa: B017
-        bank = session.get(type(county.users["farmer"]), county.users["bank"].id)
+        bank = session.get(User, county.users["bank"].id)
         service.act(session, bank, app_id, Action.bank_approve)
     with factory.begin() as session:
-        officer = session.get(type(county.users["farmer"]), village_id)
+        officer = session.get(User, village_id)
         service.act(session, officer, app_id, Action.village_approve)
     notices.wait_sent(engine)
     assert len(backend.sent) > sent_before

@@ -213,3 +213,85 @@ def test_loans_are_scoped(session: Session, county: sample.County) -> None:
         with pytest.raises(NotFound):
             loans.get_loan_for(session, county.users[who], loan.id)
     assert session.get(Loan, loan.id) is not None
+
+
+def test_repayments_and_overdues_reach_the_credit_file(session: Session,
+                                                        county: sample.County) -> None:
+    from ctown.ingest.models import CurrentValue, IndicatorValue
+
+    app, _d = _apply(session, county)
+    _walk(session, county, app.id)
+    loan = loans.disburse(session, county.users["bank"], app.id, on=dt.date(2026, 3, 10))
+    two = sum(i.principal + i.interest for i in loan.instalments[:2])
+    loans.repay(session, county.users["bank"], loan.id, two, paid_on=dt.date(2026, 4, 9))
+    on_time = session.scalars(sa.select(IndicatorValue.value_num).where(
+        IndicatorValue.subject_id == app.subject_id, IndicatorValue.indicator_code == "I0507"))
+    assert list(on_time) == [1.0, 1.0]  # two instalments, two on-time records
+    loans.assess(session, county.users["bank"], loan, dt.date(2026, 7, 1))
+    current = {c.indicator_code: c for c in session.scalars(sa.select(CurrentValue).where(
+        CurrentValue.subject_id == app.subject_id))}
+    assert current["I0504"].value_num == (dt.date(2026, 7, 1) - dt.date(2026, 6, 10)).days
+    assert current["I0506"].value_text == "2"  # 关注 special mention
+    assert current["I0501"].value_num == 50000.0
+
+
+def test_punishment_list_refuses_at_once(session: Session, county: sample.County) -> None:
+    from ctown.ingest.service import record_values
+
+    hid = county.households[sample.VILLAGE][0]
+    record_values(session, actor=None, department="court", source="test",
+                  values=[(hid, "I0703", True, dt.date(2026, 1, 5))])
+    app, _decision = _apply(session, county)
+    assert app.state == State.declined
+    assert any("失信" in r["zh"] for r in app.reasons)
+    view = grants.preview(session, county.users["bank"], sample.VILLAGE, "rcb_credit")
+    row = view.rows.filter(view.rows["subject_id"] == hid).row(0, named=True)
+    assert (row["eligible"], row["reason"]) == (False, "punished")
+
+
+def test_figures_per_village_township_bank(session: Session, county: sample.County) -> None:
+    from ctown.lending.figures import figures
+
+    app, _d = _apply(session, county)
+    _walk(session, county, app.id)
+    loans.disburse(session, county.users["bank"], app.id, on=dt.date(2026, 1, 10))
+    app2, _d = _apply(session, county, "proxy", idx=1, product="rcb_collateral",
+                      req=Request(D("40000"), 12, "interest_first", "large_machinery",
+                                  collateral_value=D("100000")))
+    _walk(session, county, app2.id)
+    loan2 = loans.disburse(session, county.users["bank"], app2.id, on=dt.date(2026, 1, 10))
+    loans.assess(session, None, loan2, dt.date(2026, 6, 1))  # >90 days: substandard
+    fig = figures(session, None)
+    c = fig["county"]
+    assert c["loans"] == 2 and c["approvals"] == 2
+    assert c["credit_loan_share"] == pytest.approx(50000 / 90000, abs=1e-4)
+    assert c["npl_ratio"] == pytest.approx(40000 / 90000, abs=1e-4)
+    assert c["approval_days_median"] == 0
+    assert [v["code"] for v in fig["by_village"]] == [sample.VILLAGE]
+    assert [t["code"] for t in fig["by_township"]] == [sample.TOWNSHIP]
+    assert fig["by_bank"][0]["code"] == "RCB" and set(c["by_grade"]) == {"A1", "B1"}
+    assert figures(session, county.users["village2"])["county"]["loans"] == 0
+
+
+def test_demo_builds_once_and_shows_every_role(session: Session, county: sample.County,
+                                               tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ctown.lending import demo, status
+    from ctown.settings import Settings
+
+    for key, name in (("village", "village"), ("village2", "village2"), ("township", "township"),
+                      ("bank", "bank"), ("farmer", "farmer"), ("proxy", "proxy"),
+                      ("insurer", "insurer")):
+        county.users[key].username = name
+    sample.add_households(session, sample.VILLAGE2, 20, grades=["A1", "B2", "C1"], prefix="D")
+    session.flush()
+    demo.build(session, Settings(var_dir=tmp_path), tmp_path)
+    first = status.counts(session)
+    assert first["lending.village_grants"] == 1 and first["lending.loans"] >= 10
+    assert first["lending.applications_open"] >= 3
+    demo.build(session, Settings(var_dir=tmp_path), tmp_path)
+    assert status.counts(session) == first
+    u = county.users
+    assert service.review_queue(session, u["bank"])        # farmer's app + human review
+    assert service.review_queue(session, u["village"])     # proxy's app
+    assert any(x.product_kind == "insurance" and x.days_past_due > 0
+               for x in loans.list_loans(session, u["insurer"]))

@@ -36,7 +36,7 @@ def german() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained(german: pl.DataFrame) -> TrainResult:
-    return train_model(german, TARGET, opts=Options(folds=3))
+    return train_model(german, TARGET, opts=Options(folds=3, repeats=1))
 
 
 def _feature(result: TrainResult, name: str):
@@ -126,3 +126,28 @@ def test_target_labels_are_mapped_explicitly() -> None:
         encode_target(pl.Series(["good", "maybe"]))
     with pytest.raises(Invalid):
         encode_target(pl.Series([0, 2]))
+
+
+def test_cli_train_json_then_score_file(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctown.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["model", "train", "--data", str(GERMAN), "--target", TARGET,
+                              "--json", "--out", str(out), "--no-challenger", "--folds", "3",
+                              "--repeats", "1"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"auc", "ks", "model", "features"} <= set(report) and report["auc"] > 0.75
+    scored = runner.invoke(app, ["model", "score", "--model", str(out / "scorecard.json"),
+                                 "--data", str(GERMAN)])
+    assert scored.exit_code == 0, scored.output
+    lines = scored.stdout.strip().splitlines()
+    assert lines[0] == "score,pd" and len(lines) == 1001
+    sql = runner.invoke(app, ["model", "export-sql", "--model", str(out / "scorecard.json")])
+    features = json.loads((out / "scorecard.json").read_text())["features"]
+    assert sql.stdout.count("CASE") == len(features) == len(report["features"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ STATIC = Path(__file__).parent / "web" / "static"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="ctown 信用乡平台", version=__version__, openapi_url="/openapi.json",
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs", redoc_url=None, lifespan=_lifespan)
     app.state.settings = settings
     app.state.engine = make_engine(settings.sqlalchemy_url)
     app.state.session_factory = session_factory(app.state.engine)
@@ -44,6 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if hardening is not None:
         hardening.install(app, settings)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    app.state.engine.dispose()  # close pooled connections when the server (or a test) stops
 
 
 def _mount_capabilities(app: FastAPI) -> None:

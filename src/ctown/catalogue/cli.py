@@ -59,15 +59,22 @@ def indicators(ctx: typer.Context,
 
 
 def _table(catalogue: Catalogue, chosen: list[Indicator]) -> Table:
+    # A county office terminal is often 80 columns: then English names, category and frequency
+    # are left out (``--json`` has everything).
+    wide = console.width >= 120
     table = Table(title=f"{catalogue.title_zh} / {catalogue.title_en} · v{catalogue.version}")
-    # Short headers: the table must stay readable in an 80-column terminal of a county office.
     table.add_column("代码", no_wrap=True)
-    for name in ("类别", "名称", "name", "类型", "单位", "来源", "敏感度", "频率", "授权", "负面"):
-        table.add_column(name)
+    names = ["类别", "名称", "name", "类型", "单位", "来源", "敏感度", "频率", "授权", "负面"]
+    if not wide:
+        names = ["名称", "类型", "单位", "来源", "敏感度", "授权", "负面"]
+    for name in names:
+        table.add_column(name, no_wrap=name not in ("name", "名称"))
     for ind in chosen:
-        table.add_row(ind.code, catalogue.category(ind.category).name_zh, ind.name_zh, ind.name_en,
-                      ind.type, ind.unit or "", ind.source, ind.sensitivity, ind.frequency,
-                      _MARK[ind.consent_required], _MARK[ind.negative])
+        cells = {"类别": catalogue.category(ind.category).name_zh, "名称": ind.name_zh,
+                 "name": ind.name_en, "类型": ind.type, "单位": ind.unit or "",
+                 "来源": ind.source, "敏感度": ind.sensitivity, "频率": ind.frequency,
+                 "授权": _MARK[ind.consent_required], "负面": _MARK[ind.negative]}
+        table.add_row(ind.code, *(cells[n] for n in names))
     return table
 
 

@@ -57,10 +57,14 @@ def county_key(request: Request) -> CountyKeyOut:
 async def upload_batch(request: Request, db: Db,
                        actor: Annotated[User | None, Depends(optional_user)]) -> object:
     """Receive a sealed batch. The terminal's signature is the credential; no login is needed."""
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > protocol.MAX_ENVELOPE_BYTES:
+            break  # enough to refuse as too large without holding all of it
     try:
         receipt = service.receive_batch(
-            db, body, county_key=keys.county_private_key(get_settings(request)),
+            db, bytes(body), county_key=keys.county_private_key(get_settings(request)),
             cipher=request.app.state.cipher, catalogue=load_catalogue(), actor=actor,
             client=client_of(request))
     except service.Refused as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +20,16 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="collect")
 
 
-def _open() -> Any:
+@contextmanager
+def _open() -> Iterator[tuple[Any, Any]]:
+    """Settings and session factory; the engine is disposed afterwards (no stray connections)."""
     from ctown.cli import open_database  # lazily: the root CLI imports this module
 
-    return open_database()
+    settings, engine, factory = open_database()
+    try:
+        yield settings, factory
+    finally:
+        engine.dispose()
 
 
 def _out(data: object) -> None:
@@ -84,9 +92,14 @@ def upload(files: Annotated[list[Path], typer.Argument(help="batch.ctb â€¦")],
 def _send(path: Path, url: str) -> dict[str, Any]:
     import httpx
 
-    reply = httpx.post(url.rstrip("/") + "/api/v1/collection/batches", content=path.read_bytes(),
-                       headers={"content-type": "application/json"}, timeout=60)
-    return {"file": str(path), **reply.json()}
+    try:
+        reply = httpx.post(url.rstrip("/") + "/api/v1/collection/batches",
+                           content=path.read_bytes(),
+                           headers={"content-type": "application/json"}, timeout=60)
+        return {"file": str(path), **reply.json()}
+    except (httpx.HTTPError, ValueError) as exc:
+        # Still offline or the server is unwell: the file stays as it is, send it again later.
+        return {"file": str(path), "status": "unsent", "error": str(exc)[:200]}
 
 
 def _receive(files: list[Path]) -> list[dict[str, Any]]:
@@ -94,21 +107,21 @@ def _receive(files: list[Path]) -> list[dict[str, Any]]:
     from ctown.collection.service import Refused, receive_batch
     from ctown.privacy.crypto import FieldCipher
 
-    settings, _engine, factory = _open()
-    county, cipher, catalogue = (keys.county_private_key(settings),
-                                 FieldCipher.from_settings(settings), load_catalogue())
     results: list[dict[str, Any]] = []
-    for path in files:
-        # One transaction per file: a refusal is committed too, so that it stays in the log.
-        with factory.begin() as session:
-            try:
-                receipt = receive_batch(session, path.read_bytes(), county_key=county,
-                                        cipher=cipher, catalogue=catalogue, client="cli")
-                results.append({"file": str(path), **receipt.__dict__})
-            except Refused as exc:
-                results.append({"file": str(path), "status": "refused", "code": exc.code,
-                                "reason": exc.message.both(),
-                                "already_accepted": exc.already_accepted})
+    with _open() as (settings, factory):
+        county, cipher, catalogue = (keys.county_private_key(settings),
+                                     FieldCipher.from_settings(settings), load_catalogue())
+        for path in files:
+            # One transaction per file: a refusal is committed too, so that it stays logged.
+            with factory.begin() as session:
+                try:
+                    receipt = receive_batch(session, path.read_bytes(), county_key=county,
+                                            cipher=cipher, catalogue=catalogue, client="cli")
+                    results.append({"file": str(path), **receipt.__dict__})
+                except Refused as exc:
+                    results.append({"file": str(path), "status": "refused", "code": exc.code,
+                                    "reason": exc.message.both(),
+                                    "already_accepted": exc.already_accepted})
     return results
 
 
@@ -119,8 +132,7 @@ def register_cmd(public_key: Annotated[str, typer.Option("--public-key", help="å
     """Register a terminal's public key for a village (county side)."""
     from ctown.collection.service import register_terminal
 
-    _s, _e, factory = _open()
-    with factory.begin() as session:
+    with _open() as (_s, factory), factory.begin() as session:
         t = _guard(lambda: register_terminal(session, actor=None, via="cli", name=name,
                                              public_key=keys.read_public_text(public_key),
                                              village_code=village))
@@ -133,8 +145,7 @@ def revoke(terminal: Annotated[str, typer.Argument()],
     """Revoke a terminal: its batches are refused from now on."""
     from ctown.collection.service import revoke_terminal
 
-    _s, _e, factory = _open()
-    with factory.begin() as session:
+    with _open() as (_s, factory), factory.begin() as session:
         t = _guard(lambda: revoke_terminal(session, actor=None, terminal_id=terminal,
                                            reason=reason))
         _out({"terminal": t.id, "revoked_at": t.revoked_at})
@@ -145,8 +156,7 @@ def terminals() -> None:
     """List the registered terminals (one JSON object a line)."""
     from ctown.collection.service import terminals_for
 
-    _s, _e, factory = _open()
-    with factory() as session:
+    with _open() as (_s, factory), factory() as session:
         for t in terminals_for(session, None):
             _out({"terminal": t.id, "name": t.name, "village": t.village_code,
                   "via": t.enrolled_via, "revoked": t.revoked_at is not None,

@@ -28,14 +28,16 @@ def build(session: Session, settings: Settings, workdir: Path) -> None:
     officer = session.scalar(sa.select(User).where(User.username == "village"))
     if officer is None:
         return
+    households = list(session.scalars(sa.select(Subject.household_no).where(
+        Subject.kind == "household", Subject.region_code == officer.region_code)
+        .order_by(Subject.id).limit(HOUSEHOLDS)))
+    if not households:
+        return  # the feeds have not created the village's households: nothing to collect on
     terminal = _terminal(session, workdir / "collection" / "village-terminal.key",
                          officer.region_code, "演示采集点")
     if session.scalar(sa.select(CollectionBatch.id).where(
             CollectionBatch.terminal_id == terminal.id).limit(1)) is not None:
         return  # built before: reuse
-    households = list(session.scalars(sa.select(Subject.household_no).where(
-        Subject.kind == "household", Subject.region_code == officer.region_code)
-        .order_by(Subject.id).limit(HOUSEHOLDS)))
     env = _Env(session, settings, workdir)
     today = dt.datetime.now(dt.UTC).date()
     last = b""

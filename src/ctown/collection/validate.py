@@ -42,8 +42,10 @@ class Checked:
 
 
 def collectable(catalogue: Catalogue) -> list[Indicator]:
-    """Indicators a village collection point may record: those the village itself is source of."""
-    return [i for i in catalogue.indicators.values() if i.source == DEPARTMENT]
+    """Indicators a village collection point may record: those the village itself is source of,
+    except those that need the farmer's written consent (held until consent is on file)."""
+    return [i for i in catalogue.indicators.values()
+            if i.source == DEPARTMENT and not i.consent_required]
 
 
 def coerce(ind: Indicator, raw: str) -> tuple[object, Message | None]:
@@ -162,6 +164,12 @@ def _check_fields(out: Checked, row: int, rec: Any, catalogue: Catalogue, today:
         out.reject(row, code, Message(
             _("指标 {code}（{name}）由部门 {source} 报送，采集点不能采集"),
             {"code": code, "name": ind.name_zh, "source": ind.source}))
+        return None
+    if ind.consent_required:
+        # No consent register is consulted here yet: refuse rather than store without consent.
+        out.reject(row, code, Message(
+            _("指标 {code}（{name}）需农户书面授权，采集点不能直接采集：请在授权登记后由县平台录入"),
+            {"code": code, "name": ind.name_zh}))
         return None
     value, problem = coerce(ind, rec["value"])
     day = _observed(rec["observed_on"], today)

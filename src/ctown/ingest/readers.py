@@ -127,18 +127,26 @@ def detect_encoding(path: Path) -> str:
         return "utf-8"
     except UnicodeDecodeError:
         pass
+    if _looks_chinese(sample, "gb18030"):
+        # Short Chinese samples fool statistical detectors (a GB18030 CSV was once taken for
+        # ISO-8859-5); text that decodes as GB18030 into mostly CJK characters is GB18030.
+        return "gb18030"
     best = charset_normalizer.from_bytes(sample).best()
-    names = {best.encoding, *best.could_be_from_charset} if best is not None else set()
-    if names & _GB_FAMILY or not names:
-        try:
-            codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
-            return "gb18030"
-        except UnicodeDecodeError:
-            if not names:
-                raise ReadError(Message(_("无法识别文件 {file} 的字符编码（应为 UTF-8 或 GB18030）"),
-                                        {"file": path.name})) from None
-    assert best is not None
-    return str(best.encoding)
+    if best is None:
+        raise ReadError(Message(_("无法识别文件 {file} 的字符编码（应为 UTF-8 或 GB18030）"),
+                                {"file": path.name}))
+    names = {best.encoding, *best.could_be_from_charset}
+    return "gb18030" if names & _GB_FAMILY else str(best.encoding)
+
+
+def _looks_chinese(sample: bytes, encoding: str) -> bool:
+    try:
+        text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    wide = [c for c in text if ord(c) > 0x7F]
+    cjk = sum(1 for c in wide if "\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef")
+    return bool(wide) and cjk >= 0.8 * len(wide)
 
 
 # -- header detection ---------------------------------------------------------------------------
@@ -413,7 +421,7 @@ def read_json(path: Path, encoding: str, chunk_rows: int = CHUNK_ROWS) -> Iterat
 
 
 def records_to_chunks(records: Iterable[object], chunk_rows: int = CHUNK_ROWS,
-                      first: int = 1) -> Iterator[Chunk]:
+                      first: int = 1, keep_blank: bool = False) -> Iterator[Chunk]:
     """Dicts (JSON objects, API rows) as text chunks; a row that is not an object becomes a row
     whose only column ``__invalid__`` holds its text, so it is quarantined and not lost."""
     names: dict[str, None] = {}
@@ -424,7 +432,7 @@ def records_to_chunks(records: Iterable[object], chunk_rows: int = CHUNK_ROWS,
             row = {str(k).strip(): json_text(v) for k, v in obj.items()}
         else:
             row = {INVALID: json_text(obj) or "null"}
-        if any(v is not None and v.strip() for v in row.values()):
+        if keep_blank or any(v is not None and v.strip() for v in row.values()):
             names.update(dict.fromkeys(row))
             block.append(row)
             numbers.append(n)

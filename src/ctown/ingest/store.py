@@ -99,10 +99,11 @@ class Store:
                 cur.execute("SELECT key_hash, content_hash FROM ingest_record_keys "
                             "WHERE department = %s AND key_hash = ANY(%s)", (department, keys))
                 return dict(cur.fetchall())
-        # One statement per chunk: the keys travel as one JSON array, not 900 parameters at a time.
+        # One statement per chunk: the keys travel as one JSON array, not 900 parameters at a
+        # time; CROSS JOIN keeps the array outside, so each key is one primary-key probe.
         cur = self.raw.execute(
             "SELECT r.key_hash, r.content_hash FROM json_each(?) AS j "
-            "JOIN ingest_record_keys AS r ON r.department = ? AND r.key_hash = j.value",
+            "CROSS JOIN ingest_record_keys AS r ON r.department = ? AND r.key_hash = j.value",
             (json.dumps(keys), department))
         return dict(cur.fetchall())
 

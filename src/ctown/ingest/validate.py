@@ -128,11 +128,11 @@ class _Checks:
                 reason = msg.missing_column(name, found)
                 self.errors.append((pl.Series([True] * self.height), name, lambda _v, r=reason: r))
             return
-        if col.required:
-            self.fail(~nz.present(raw), name, lambda _v: msg.required(name), info)
-        if name == self.ctx.identity:
+        if name == self.ctx.identity:  # an empty identifier may still be held (fallback)
             self.identity(name, col, raw)
             return
+        if col.required:
+            self.fail(~nz.present(raw), name, lambda _v: msg.required(name), info)
         values = self.parse(name, col, raw, info)
         target = col.target
         if target in self.out:   # two columns feed one target: the first non-empty wins
@@ -247,8 +247,12 @@ class _Checks:
         if ID not in self.out:
             self.out[ID] = pl.Series(ID, [None] * self.height, dtype=pl.String)
         bad_rows = pl.Series(list(failed), dtype=pl.Int64)
-        clean = ~seqs.is_in(bad_rows)
-        frame = pl.DataFrame(self.out).with_columns(_content(self.text, self.ctx))
+        clean = ~seqs.is_in(bad_rows.to_list())
+        for k in self.ctx.mapping.record_key:   # key columns that feed nothing (案号, 保单号)
+            raw = self.raw(k)
+            if k not in self.text and raw is not None and k != self.ctx.identity:
+                self.text[k] = nz.clean_text(raw)
+        frame = pl.DataFrame(self.out).with_columns(_content(self.text, self.ctx, self.height))
         ok = frame.filter(clean & ~id_bad)
         maybe = frame.filter(clean & id_bad)
         id_reasons: dict[int, Reason] = {}
@@ -257,7 +261,7 @@ class _Checks:
             info_failed = self._info_failures(maybe[SEQ])
             for seq in info_failed:
                 failed[seq] = [id_reasons.pop(seq), *info_failed[seq]]
-            maybe = maybe.filter(~maybe[SEQ].is_in(pl.Series(list(info_failed), dtype=pl.Int64)))
+            maybe = maybe.filter(~maybe[SEQ].is_in(list(info_failed)))
             if self.ctx.mapping.fallback is None:
                 for seq in maybe[SEQ].to_list():
                     failed[seq] = [id_reasons.pop(seq)]
@@ -270,7 +274,7 @@ class _Checks:
         if raw is None:
             found = [c for c in self.frame.columns if not c.startswith("__")]
             return {s: msg.missing_column(name, found) for s in seqs.to_list()}
-        mask = self.frame[SEQ].is_in(seqs)
+        mask = self.frame[SEQ].is_in(seqs.to_list())
         reasons: dict[int, Reason] = {}
         for seq, value in _hits(mask, self.frame[SEQ], raw):
             if value is None or not str(value).strip():
@@ -283,7 +287,7 @@ class _Checks:
 
     def _info_failures(self, seqs: pl.Series) -> dict[int, list[Reason]]:
         out: dict[int, list[Reason]] = {}
-        mask_rows = self.frame[SEQ].is_in(seqs)
+        mask_rows = self.frame[SEQ].is_in(seqs.to_list())
         for mask, column, factory in self.info_errors:
             raw = self.frame[self.found[column]] if column in self.found else None
             for seq, value in _hits(mask & mask_rows, self.frame[SEQ], raw):
@@ -297,9 +301,8 @@ def _hits(mask: pl.Series, seqs: pl.Series, raw: pl.Series | None) -> list[tuple
     return list(zip(seqs.gather(idx).to_list(), values, strict=True))
 
 
-def _content(text: dict[str, pl.Series], ctx: Context) -> list[pl.Series]:
+def _content(text: dict[str, pl.Series], ctx: Context, height: int) -> list[pl.Series]:
     """Normalised text of the record key (without the identifier) and of the whole record."""
-    height = len(next(iter(text.values()))) if text else 0
     blank = pl.Series([""] * height, dtype=pl.String)
     keys = [k for k in ctx.mapping.record_key if k != ctx.identity]
     key_parts: list[pl.Series] = []

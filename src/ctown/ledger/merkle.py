@@ -4,13 +4,14 @@ Pure code (standard library + ``cryptography`` for SM3 when OpenSSL lacks it), s
 database-backed log, the in-memory tree of the benchmark and the standalone verifier.
 
 Storage model. A tree of ``n`` leaves is described by its *perfect* subtrees: node ``(level, k)``
-covers leaves ``[k << level, (k + 1) << level)`` and never changes once its last leaf exists, so it
-can be stored when that leaf is appended. Every hash the RFC asks for — the root ``MTH(D[n])``, each
-element of ``PATH(m, D[n])`` and ``PROOF(m, D[n])`` — is the hash of a range ``[start, end)`` that is
-either perfect or lies on the right edge of the tree, and a right-edge range is the right-to-left fold
-of at most ``log2 n`` perfect subtrees. A proof therefore reads ``O(log n)`` stored node hashes
-(:func:`inclusion_proof`, :func:`consistency_proof`) and computes at most ``log2 n`` hashes; nothing is
-recomputed from the leaves. Stores implement one method, ``get_nodes(keys) -> {key: hash}``.
+covers leaves ``[k << level, (k + 1) << level)`` and never changes once its last leaf exists, so
+it can be stored when that leaf is appended. Every hash the RFC asks for — the root ``MTH(D[n])``,
+each element of ``PATH(m, D[n])`` and ``PROOF(m, D[n])`` — is the hash of a range ``[start, end)``
+that is either perfect or lies on the right edge of the tree, and a right-edge range is the
+right-to-left fold of at most ``log2 n`` perfect subtrees. A proof therefore reads ``O(log n)``
+stored node hashes (:func:`inclusion_proof`, :func:`consistency_proof`) and computes at most
+``log2 n`` hashes; nothing is recomputed from the leaves. Stores implement one method,
+``get_nodes(keys) -> {key: hash}``.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def perfect_nodes(start: int, end: int) -> list[NodeKey]:
 
 
 def inclusion_layout(index: int, size: int) -> list[tuple[int, int]]:
-    """Leaf ranges whose hashes form ``PATH(index, D[0:size])``, in proof order (leaf side first)."""
+    """Leaf ranges whose hashes form ``PATH(index, D[0:size])``, in proof order (leaf first)."""
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} outside a tree of size {size}")
     ranges: list[tuple[int, int]] = []
@@ -337,14 +338,14 @@ def root_from_inclusion(hasher: Hasher, leaf_index: int, tree_size: int, leaf_ha
 
 def verify_inclusion(hasher: Hasher, leaf_index: int, tree_size: int, leaf_hash: bytes,
                      proof: Sequence[bytes], root_hash: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: does ``proof`` show ``leaf_hash`` at ``leaf_index`` under ``root_hash``?"""
+    """RFC 9162 §2.1.3.2: does ``proof`` put ``leaf_hash`` at ``leaf_index`` under ``root_hash``?"""
     got = root_from_inclusion(hasher, leaf_index, tree_size, leaf_hash, proof)
     return got is not None and len(root_hash) == hasher.size and got == root_hash
 
 
 def verify_consistency(hasher: Hasher, size1: int, size2: int, proof: Sequence[bytes],
                        root1: bytes, root2: bytes) -> bool:
-    """RFC 9162 §2.1.4.2: is the tree ``(size2, root2)`` an append-only extension of ``(size1, root1)``?
+    """RFC 9162 §2.1.4.2: does tree ``(size2, root2)`` only append to ``(size1, root1)``?
 
     The RFC defines the algorithm for ``0 < size1 < size2``. For the edge cases this follows the
     reference implementation (transparency-dev/merkle): equal sizes are consistent when the roots

@@ -1,4 +1,4 @@
-"""C2SP signed notes and transparency-log checkpoints (https://c2sp.org/signed-note, tlog-checkpoint).
+"""C2SP signed notes and tlog checkpoints (https://c2sp.org/signed-note, /tlog-checkpoint).
 
 The same formats as Go's ``golang.org/x/mod/sumdb/note`` and the transparency-dev tools, so a
 checkpoint of this ledger can be verified by software that has never heard of ctown::

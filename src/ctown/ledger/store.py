@@ -9,6 +9,7 @@ one read of ``O(log n)`` tile rows through the driver (the hot path of the proof
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ LeafInput = tuple[str, int, bytes]
 """``(kind, ref id, leaf hash)`` of a leaf to append."""
 
 _READ = "SELECT tile_index, hashes FROM ledger_tiles"
+_PG_SLICES = ("SELECT x.n, substring(t.hashes from x.pos for %s) FROM "
+              "unnest(%s::int8[], %s::int4[]) WITH ORDINALITY AS x(tile, pos, n) "
+              "JOIN ledger_tiles t ON t.tile_index = x.tile")
 
 
 @dataclass(frozen=True)
@@ -58,16 +62,34 @@ def unpack_refs(blob: bytes) -> tuple[int, ...]:
 class DbTree:
     """Node store over ``ledger_tiles`` (a :class:`ctown.ledger.merkle.NodeStore`)."""
 
+    CACHE_LIMIT = 262_144
+
     def __init__(self, session: Session, hasher: merkle.Hasher) -> None:
         self.session = session
         self.hasher = hasher
+        # A stored perfect-subtree hash never changes (the log only appends), so a reader may keep
+        # what it has read; the upper nodes are shared by most proofs. ``verify`` reads afresh.
+        self._cache: dict[merkle.NodeKey, bytes] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     def get_nodes(self, keys: Collection[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        cache = self._cache
+        hit = {k: cache[k] for k in keys if k in cache}
+        if len(hit) == len(keys):
+            return hit
+        found = self._read_nodes([k for k in keys if k not in hit])
+        if len(cache) + len(found) > self.CACHE_LIMIT:
+            cache.clear()
+        cache.update(found)
+        return hit | found
+
+    def _read_nodes(self, keys: Collection[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
         size, where = self.hasher.size, {}
         for key in keys:
             row, level = merkle.node_row(key)
             where[key] = (row >> TILE_HEIGHT, (OFFSETS[row & _MASK] + level) * size)
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self._pg_slices(where)
         tiles = self.read_tiles({t for t, _ in where.values()})
         out = {}
         for key, (tile, pos) in where.items():
@@ -75,6 +97,19 @@ class DbTree:
             if len(value) == size:
                 out[key] = value
         return out
+
+    def _pg_slices(self, where: dict[merkle.NodeKey, tuple[int, int]]
+                   ) -> dict[merkle.NodeKey, bytes]:
+        """Only the 32 bytes of each node cross the wire (a tile is ~1 KB), one round trip."""
+        if not where:
+            return {}
+        keys = list(where)
+        raw = self.session.connection().connection.driver_connection
+        with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
+            cur.execute(_PG_SLICES, (self.hasher.size, [where[k][0] for k in keys],
+                                     [where[k][1] + 1 for k in keys]))
+            rows = cur.fetchall()
+        return {keys[i - 1]: bytes(v) for i, v in rows if len(v) == self.hasher.size}
 
     def read_tiles(self, indexes: Collection[int]) -> dict[int, bytes]:
         """``tile_index -> hashes`` in one statement on the driver connection (no compilation)."""
@@ -115,7 +150,7 @@ class DbTree:
 
     # -- appending -------------------------------------------------------------------------------
     def append(self, size: int, leaves: Sequence[LeafInput]) -> int:
-        """Append leaves after the first ``size``; returns the new size. Caller holds the log lock."""
+        """Append leaves after the first ``size``; returns the new size (caller holds the lock)."""
         if not leaves:
             return size
         keys = merkle.frontier_keys(size)
@@ -148,7 +183,7 @@ class DbTree:
 
     def _write_runs(self, size: int, kinds: Sequence[str], refs: Sequence[int]) -> None:
         rows: list[dict[str, object]] = []
-        if len(set(kinds)) == 1 and all(a < b for a, b in zip(refs, refs[1:])):
+        if len(set(kinds)) == 1 and all(a < b for a, b in itertools.pairwise(refs)):
             rows.append({"kind": kinds[0], "first_leaf": size, "count": len(refs),
                          "min_ref": refs[0], "max_ref": refs[-1], "refs": pack_refs(refs)})
             self.session.execute(sa.insert(LedgerEntry.__table__), rows)
@@ -198,7 +233,7 @@ class DbTree:
 
 
 def _insert_tiles(session: Session, rows: list[tuple[int, bytes]]) -> None:
-    """Thousands of tile rows per batch: binary ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    """Thousands of tile rows per batch: binary ``COPY`` on PostgreSQL, executemany on SQLite."""
     conn = session.connection()
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":

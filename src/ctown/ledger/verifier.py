@@ -191,8 +191,9 @@ def _verify_input(text: str, vkey: str | None) -> tuple[bool, dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ctown.ledger.verifier",
-                                     description="Verify a ctown ledger receipt, proof or checkpoint")
+    parser = argparse.ArgumentParser(
+        prog="python -m ctown.ledger.verifier",
+        description="Verify a ctown ledger receipt, proof or checkpoint")
     parser.add_argument("file", help="receipt.json, proof.json or a signed checkpoint; - for stdin")
     parser.add_argument("--key", help="the log's verifier key (C2SP vkey name+hex8+base64)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

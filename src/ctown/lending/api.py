@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from fastapi import Request as FastRequest
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from ctown.accounts.models import User
+from ctown.accounts.models import AccessLog, User
 from ctown.accounts.roles import Role
-from ctown.errors import Invalid
+from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
 from ctown.lending import figures, grants, loans, service
 from ctown.lending.decision import Decision, Request
@@ -32,15 +34,20 @@ from ctown.lending.schemas import (
     RepayIn,
     TransitionOut,
 )
-from ctown.web.deps import current_user, get_db, require_roles, verify_csrf
+from ctown.web.deps import (
+    LoginRequired,
+    current_user,
+    get_db,
+    optional_user,
+    require_roles,
+    verify_csrf,
+)
 
 router = APIRouter(prefix="/lending", tags=["lending"])
-APPLICANTS = require_roles(Role.farmer, Role.credit_proxy, Role.village_officer)
 BANK = require_roles(Role.bank_officer)
 DB = Annotated[Session, Depends(get_db)]
 Me = Annotated[User, Depends(current_user)]
 Banker = Annotated[User, Depends(BANK)]
-ApplicantUser = Annotated[User, Depends(APPLICANTS)]
 Insurer = Annotated[User, Depends(require_roles(Role.insurer))]
 
 
@@ -92,17 +99,51 @@ def products(_user: Me) -> list[dict[str, Any]]:
 
 
 @router.post("/decisions", response_model=DecisionOut, dependencies=[Depends(verify_csrf)])
-def decide(body: ApplyIn, user: ApplicantUser, db: DB
-           ) -> DecisionOut:
-    """Apply and get the instant decision: eligibility, offer and pre-approval, with reasons."""
-    subject_id = body.subject_id or (user.subject_id if user.role == Role.farmer else None)
-    if subject_id is None:
-        raise Invalid(Message(_("请指定申请主体")))
-    req = Request(body.amount, body.term_months, body.method, body.collateral_type,
-                  body.collateral_value, body.contract_amount)
-    app, decision = service.apply(db, user, subject_id=subject_id,
-                                  product_code=body.product_code, req=req, purpose=body.purpose)
-    return decision_out(app, decision)
+async def decide(request: FastRequest, body: ApplyIn) -> DecisionOut:
+    """Apply and get the instant decision: eligibility, offer and pre-approval, with reasons.
+
+    The hot path of the platform (p99 < 200 ms with 100 concurrent applicants): the whole unit
+    of work — authentication, decision, insert, commit — runs in ONE worker thread with its own
+    session. A yield-dependency session would be closed from another thread, and under load the
+    threads waiting for a database connection starve the ones that would give one back.
+    """
+    return await run_in_threadpool(_decide_unit, request, body)
+
+
+def _decide_unit(request: FastRequest, body: ApplyIn) -> DecisionOut:
+    session: Session = request.app.state.session_factory()
+    try:
+        user = optional_user(request, session)
+        if user is None:
+            raise LoginRequired()
+        if user.role not in service.CHANNELS:
+            raise Forbidden(Message(_("您的角色无权访问此功能")))
+        subject_id = body.subject_id or (user.subject_id if user.role == Role.farmer else None)
+        if subject_id is None:
+            raise Invalid(Message(_("请指定申请主体")))
+        req = Request(body.amount, body.term_months, body.method, body.collateral_type,
+                      body.collateral_value, body.contract_amount)
+        app, decision = service.apply(session, user, subject_id=subject_id,
+                                      product_code=body.product_code, req=req,
+                                      purpose=body.purpose)
+        out = decision_out(app, decision)
+        session.commit()
+        return out
+    except BaseException:
+        session.rollback()
+        _keep_denied(session)
+        raise
+    finally:
+        session.close()
+
+
+def _keep_denied(session: Session) -> None:
+    """Denied look-ups are logged even though the request's transaction rolls back."""
+    pending = session.info.pop("denied", [])
+    if pending:
+        session.add_all([AccessLog(user_id=e.user_id, username=e.username, event=e.event,
+                                   detail=e.detail, client=e.client) for e in pending])
+        session.commit()
 
 
 @router.get("/applications", response_model=list[ApplicationOut])

@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ OVERDUE_DAYS = "I0504"   # 逾期天数
 OVERDUE_AMOUNT = "I0503"  # 逾期金额
 CLASSIFICATION = "I0506"  # 贷款五级分类
 BALANCE = "I0501"        # 贷款余额
+PUNISHED = "I0703"       # 失信被执行人
 
 Value = tuple[int, str, object, dt.date]
 
@@ -39,18 +41,23 @@ def record(session: Session, actor: User | None, values: list[Value], source: st
     return True
 
 
+def punished_flag(subject_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """SQL: is this subject on the joint punishment list (失信被执行人, I0703 true)?"""
+    from ctown.ingest.models import CurrentValue
+
+    return sa.exists().where(CurrentValue.subject_id == subject_id,
+                             CurrentValue.indicator_code == PUNISHED,
+                             CurrentValue.value_num > 0)
+
+
 def punished(session: Session, subject_ids: list[int]) -> set[int]:
     """Subjects on the joint punishment list (失信被执行人, indicator I0703 true)."""
-    try:
-        from ctown.ingest.models import CurrentValue
-    except ModuleNotFoundError:
-        return set()
-    import sqlalchemy as sa
+    from ctown.ingest.models import CurrentValue
 
     out: set[int] = set()
     for i in range(0, len(subject_ids), 5000):
         chunk = subject_ids[i:i + 5000]
         out.update(session.scalars(sa.select(CurrentValue.subject_id).where(
-            CurrentValue.indicator_code == "I0703", CurrentValue.value_num > 0,
+            CurrentValue.indicator_code == PUNISHED, CurrentValue.value_num > 0,
             CurrentValue.subject_id.in_(chunk))))
     return out

@@ -153,6 +153,14 @@ def grant(session: Session, actor: User, village_code: str, product_code: str,
     return batch
 
 
+def get_grant_for(session: Session, actor: User, grant_id: int) -> VillageGrant:
+    batch = session.get(VillageGrant, grant_id)
+    if batch is None:
+        raise NotFound()
+    _village_for(session, actor, batch.village_code)  # same visibility as the preview
+    return batch
+
+
 def lines_of(session: Session, grant_id: int) -> list[tuple[CreditLine, str]]:
     stmt = (sa.select(CreditLine, Subject.name).join(Subject, Subject.id == CreditLine.subject_id)
             .where(CreditLine.grant_id == grant_id).order_by(Subject.household_no))

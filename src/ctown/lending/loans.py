@@ -106,9 +106,13 @@ def repay(session: Session, actor: User, loan_id: int, amount: Decimal,
         raise Invalid(Message(_("还款金额必须大于零")))
     paid_on = paid_on or _today()
     allocations = _apply(session, actor, loan, amount, paid_on, "borrower", note)
+    settled = [a for a in allocations if a.settled]
+    # One value per settled instalment (+5 points each when on time); the instalment numbers
+    # make the source unique, so two instalments repaid the same day are two records.
     credit_file.record(session, actor, [(loan.subject_id, credit_file.ON_TIME, a.on_time, paid_on)
-                                        for a in allocations if a.settled],
-                       source=f"lending:loan:{loan.id}")
+                                        for a in settled],
+                       source=f"lending:loan:{loan.id}:instalments:"
+                              + "-".join(str(a.number) for a in settled))
     assess(session, actor, loan, paid_on)
     return allocations
 

@@ -1,10 +1,11 @@
 """Notices to farmers, officers and banks (SMS, in-app) through a transactional outbox.
 
-:func:`queue` adds a row to ``lending_notices`` in the caller's transaction. Only when that
-transaction commits does the session's ``after_commit`` hook hand the new ids to the sender, which
-delivers them from a worker thread with its own session and marks them sent. A rolled-back change
-leaves no row and nothing is sent. Undelivered rows (a crash between commit and sending) are
-picked up by :func:`deliver_pending` (``ctown lending send-notices``).
+:func:`queue` inserts a row into ``lending_notices`` in the caller's transaction. Only when that
+transaction commits does the session's ``after_commit`` hook wake the sender, a worker thread with
+its own session that delivers every committed, unsent notice and marks it sent. A rolled-back
+change leaves no row, and the sender only ever reads committed rows, so nothing is sent about it.
+Rows left unsent by a crash between commit and sending are picked up by :func:`deliver_pending`
+(``ctown lending send-notices``).
 
 Backends follow ``Settings.sms_backend``: ``console`` writes the message to the log (the phone
 number is never logged, only the subject id), ``null`` drops it; tests install a memory backend.
@@ -73,18 +74,24 @@ def use_backend(backend: Backend | str) -> Backend:
 
 def queue(session: Session, *, msgid: str, params: dict[str, Any] | None = None,
           user_id: int | None = None, subject_id: int | None = None,
-          application_id: int | None = None, channel: str = "in_app") -> Notice:
+          application_id: int | None = None, channel: str = "in_app") -> None:
     """Write a notice into the outbox of the current transaction (sent after commit)."""
-    notice = Notice(channel=channel, user_id=user_id, subject_id=subject_id,
-                    application_id=application_id, msgid=msgid,
-                    params={k: str(v) for k, v in (params or {}).items()})
-    session.add(notice)
-    session.info.setdefault(_PENDING_KEY, []).append(notice)
-    _watch(session)
-    return notice
+    queue_many(session, [{"channel": channel, "user_id": user_id, "subject_id": subject_id,
+                          "application_id": application_id, "msgid": msgid,
+                          "params": {k: str(v) for k, v in (params or {}).items()}}])
 
 
-def _watch(session: Session) -> None:
+def queue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Several notices in one INSERT (Core, not the ORM: this is on the decision's hot path)."""
+    if not rows:
+        return
+    now = utcnow()
+    session.execute(sa.insert(Notice), [{**r, "created_at": now} for r in rows])
+    session.info[_PENDING_KEY] = True
+    _watch()
+
+
+def _watch() -> None:
     # One listener on the Session class (installed on first use) rather than one per session.
     if not event.contains(Session, "after_commit", _after_commit):
         event.listen(Session, "after_commit", _after_commit)
@@ -98,24 +105,22 @@ def _after_rollback(session: Session) -> None:
 
 
 def _after_commit(session: Session) -> None:
-    pending = session.info.pop(_PENDING_KEY, None)
-    if not pending:
+    if not session.info.pop(_PENDING_KEY, None):
         return
-    ids = [n.id for n in pending if n.id is not None]
     bind = session.get_bind()
     # Only a top-level commit on an engine-bound session is durable; a session joined to an
     # outer connection (tests) commits a savepoint, and its notices wait for deliver_pending.
-    if ids and isinstance(bind, Engine):
-        _worker(bind).put(ids)
+    if isinstance(bind, Engine):
+        _worker(bind).put(True)
 
 
 # -- sender ---------------------------------------------------------------------------------
 
-_workers: dict[int, queue_mod.Queue[list[int]]] = {}
+_workers: dict[int, queue_mod.Queue[bool]] = {}
 _lock = threading.Lock()
 
 
-def _worker(engine: Engine) -> queue_mod.Queue[list[int]]:
+def _worker(engine: Engine) -> queue_mod.Queue[bool]:
     with _lock:
         q = _workers.get(id(engine))
         if q is None:
@@ -126,22 +131,29 @@ def _worker(engine: Engine) -> queue_mod.Queue[list[int]]:
         return q
 
 
-def _run(engine: Engine, q: queue_mod.Queue[list[int]]) -> None:
+def _run(engine: Engine, q: queue_mod.Queue[bool]) -> None:
+    """Each signal means "a transaction with notices committed": send whatever is committed and
+    unsent (only committed rows are visible here). Signals that queued up meanwhile are
+    answered by the same pass, so under load one transaction marks many notices sent."""
     while True:
-        ids = q.get()
+        batches = [q.get()]
+        while True:
+            try:
+                batches.append(q.get_nowait())
+            except queue_mod.Empty:
+                break
         try:
             with Session(engine) as session, session.begin():
-                _deliver(session, ids)
+                _deliver(session)
         except Exception:  # the rows stay unsent; deliver_pending retries them
             log.exception("sending notices failed")
         finally:
-            q.task_done()
+            for _ in batches:
+                q.task_done()
 
 
-def _deliver(session: Session, ids: list[int] | None) -> int:
-    stmt = sa.select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id)
-    if ids is not None:
-        stmt = stmt.where(Notice.id.in_(ids))
+def _deliver(session: Session) -> int:
+    stmt = sa.select(Notice).where(Notice.sent_at.is_(None)).order_by(Notice.id).limit(5000)
     notices = list(session.scalars(stmt.with_for_update(skip_locked=True)))
     for notice in notices:
         _backend.send(notice)
@@ -151,7 +163,7 @@ def _deliver(session: Session, ids: list[int] | None) -> int:
 
 def deliver_pending(session: Session) -> int:
     """Send every committed, unsent notice (CLI, and after a crash)."""
-    return _deliver(session, None)
+    return _deliver(session)
 
 
 def wait_sent(engine: Engine) -> None:

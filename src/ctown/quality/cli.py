@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -14,10 +16,16 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="kpi")
 
 
-def _open() -> Any:
+@contextmanager
+def _open() -> Iterator[tuple[Any, Any]]:
+    """Settings and session factory; the engine is disposed afterwards (no stray connections)."""
     from ctown.cli import open_database  # lazily: the root CLI imports this module
 
-    return open_database()
+    settings, engine, factory = open_database()
+    try:
+        yield settings, factory
+    finally:
+        engine.dispose()
 
 
 @app.callback()
@@ -32,8 +40,7 @@ def kpi(ctx: typer.Context,
     from ctown.catalogue.service import load_catalogue
     from ctown.quality.service import kpi_report
 
-    _settings, _engine, factory = _open()
-    with factory() as session:
+    with _open() as (_settings, factory), factory() as session:
         report = kpi_report(session, load_catalogue(), prefix=region, months=months)
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, sort_keys=True))
@@ -69,8 +76,7 @@ def probe(url: Annotated[str | None, typer.Option(
 
     from ctown.quality.service import probe_database, record_probe
 
-    _settings, _engine, factory = _open()
-    with factory.begin() as session:
+    with _open() as (_settings, factory), factory.begin() as session:
         probes = [probe_database(session)]
         if url:
             import httpx

@@ -65,22 +65,26 @@ def present_counts(session: Session, prefix: str, codes: list[str]) -> pl.DataFr
                          "present": pl.Int64})
 
 
-def latest_observation(session: Session, prefix: str, today: dt.date) -> dt.date | None:
-    return session.scalar(
-        sa.select(sa.func.max(IndicatorValue.observed_on))
-        .join(Subject, Subject.id == IndicatorValue.subject_id)
-        .where(IndicatorValue.observed_on <= today, _in_scope(Subject.region_code, prefix)))
+def department_days(session: Session, prefix: str, today: dt.date) -> pl.DataFrame:
+    """Distinct (department, day) with observed values up to today (days × 12 rows at most)."""
+    stmt = (sa.select(IndicatorValue.department, IndicatorValue.observed_on)
+            .where(IndicatorValue.observed_on <= today).distinct())
+    if prefix:
+        stmt = stmt.join(Subject, Subject.id == IndicatorValue.subject_id).where(
+            _in_scope(Subject.region_code, prefix))
+    return _frame(session.execute(stmt).all(), {"department": pl.String, "day": pl.Date})
 
 
-def update_days(session: Session, prefix: str, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """Distinct (department, village, day) on which values were observed in the window."""
+def village_days(session: Session, prefix: str, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Distinct (village, day) with observed values in the window (villages × days rows at most:
+    grouping by department too would multiply what crosses into Python by twelve)."""
     rows = session.execute(
-        sa.select(IndicatorValue.department, Subject.region_code, IndicatorValue.observed_on)
+        sa.select(Subject.region_code, IndicatorValue.observed_on)
         .join(Subject, Subject.id == IndicatorValue.subject_id)
         .where(IndicatorValue.observed_on.between(start, end),
                _in_scope(Subject.region_code, prefix))
         .distinct()).all()
-    return _frame(rows, {"department": pl.String, "village": pl.String, "day": pl.Date})
+    return _frame(rows, {"village": pl.String, "day": pl.Date})
 
 
 def batch_outcomes(session: Session, since: dt.datetime) -> pl.DataFrame:

@@ -45,10 +45,13 @@ def _month_start(day: dt.date, back: int = 0) -> dt.date:
 def kpi_report(session: Session, catalogue: Catalogue, *, prefix: str = "", months: int = 3,
                now: dt.datetime | None = None) -> KpiReport:
     now = now or dt.datetime.now(dt.UTC)
-    as_of = frames.latest_observation(session, prefix, now.date()) or now.date()
+    dept_days = frames.department_days(session, prefix, now.date())
+    as_of = dept_days["day"].max() or now.date()  # the latest observation
+    assert isinstance(as_of, dt.date)
     start = _month_start(as_of, months - 1)
     month_list = figures.months_between(start, _month_start(as_of))
     since = dt.datetime.combine(_month_start(now.date(), months - 1), dt.time(), dt.UTC)
+    dept_days = dept_days.filter(pl.col("day").is_between(start, as_of))
 
     villages = frames.villages(session, prefix)
     required = frames.required(catalogue)
@@ -56,7 +59,7 @@ def kpi_report(session: Session, catalogue: Catalogue, *, prefix: str = "", mont
         frames.subject_counts(session, prefix),
         frames.present_counts(session, prefix, required["indicator"].unique().to_list()),
         required).join(villages.select("village", "township"), on="village", how="left")
-    days = frames.update_days(session, prefix, start, as_of).join(
+    days = frames.village_days(session, prefix, start, as_of).join(
         villages.select("village", "township"), on="village", how="left")
     batches = frames.batch_outcomes(session, since)
     uploads = frames.upload_outcomes(session, prefix, since).join(
@@ -64,11 +67,11 @@ def kpi_report(session: Session, catalogue: Catalogue, *, prefix: str = "", mont
     probes = frames.probe_outcomes(session, since)
 
     units = {
-        "department": _departments(slots, days, batches, month_list),
+        "department": _departments(slots, dept_days, batches, month_list),
         "township": _regions(villages, "township", slots, days, uploads, month_list),
         "village": _regions(villages, "village", slots, days, uploads, month_list),
     }
-    overall = figures.monthly_updates(days, [], month_list)
+    overall = figures.monthly_updates(dept_days.select("day").unique(), [], month_list)
     targets = _targets(slots, overall, figures.overall_stability(batches, uploads, probes))
     return KpiReport(as_of=as_of, window_start=start, months=months, scope=prefix or "*",
                      targets=targets, departments=units["department"],

@@ -23,12 +23,12 @@ class Bar:
 
 
 def bars(items: Sequence[Bar], *, target: float, maximum: float, title: str,
-         label_width: int = 150, width: int = 560, row: int = 22) -> Markup:
+         label_width: int = 200, width: int = 900, row: int = 24) -> Markup:
     """Horizontal bars: green at or above ``target``, red below, grey when there is no value."""
     plot = width - label_width - 60
     height = row * len(items) + 34
     scale = plot / maximum if maximum > 0 else 0.0
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {width} {height}" '
              f'role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>"]
     for i, item in enumerate(items):
@@ -51,7 +51,7 @@ def bars(items: Sequence[Bar], *, target: float, maximum: float, title: str,
 
 
 def line(points: Sequence[tuple[str, float]], *, targets: Sequence[float], title: str,
-         width: int = 560, height: int = 220) -> Markup:
+         width: int = 900, height: int = 260) -> Markup:
     """A monthly line with dashed target lines (e.g. 4 and 6 updates a month)."""
     left, right, top, bottom = 40, 20, 16, 30
     maximum = max([v for _l, v in points] + list(targets) + [1.0]) * 1.15
@@ -61,7 +61,7 @@ def line(points: Sequence[tuple[str, float]], *, targets: Sequence[float], title
     def y(v: float) -> float:
         return top + plot_h - v / maximum * plot_h
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {width} {height}" '
              f'role="img" aria-label="{escape(title)}" class="chart">',
              f"<title>{escape(title)}</title>",
              f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '

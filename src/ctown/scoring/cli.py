@@ -38,7 +38,9 @@ def train(data: Annotated[Path, typer.Option("--data", exists=True, help="CSV �
           exclude: Annotated[str, typer.Option(help="不参与建模的列，逗号分隔")] = "",
           categorical: Annotated[str, typer.Option(help="按类别处理的数值列")] = "",
           special: Annotated[str, typer.Option(help="特殊值，如 -1,-2")] = "",
-          no_challenger: Annotated[bool, typer.Option("--no-challenger")] = False) -> None:
+          no_challenger: Annotated[bool, typer.Option("--no-challenger")] = False,
+          folds: Annotated[int, typer.Option(help="交叉验证折数 / CV folds")] = 5,
+          repeats: Annotated[int, typer.Option(help="0 = 自动 / auto")] = 0) -> None:
     """Train the WoE scorecard and the GBM challenger; report holdout AUC, KS, Gini."""
     from ctown.errors import DomainError
     from ctown.scoring.model.io import write_result
@@ -46,7 +48,8 @@ def train(data: Annotated[Path, typer.Option("--data", exists=True, help="CSV �
     from ctown.scoring.model.train import Options, train_model
 
     opts = Options(exclude=_names(exclude), categorical=_names(categorical),
-                   special_codes=_floats(special), challenger=not no_challenger)
+                   special_codes=_floats(special), challenger=not no_challenger,
+                   folds=folds, repeats=repeats)
     try:
         result = train_model(read_table(data), target,
                              read_table(holdout) if holdout else None, opts)
@@ -108,6 +111,47 @@ def export_sql(model: Annotated[Path, typer.Option("--model", exists=True)]) -> 
     from ctown.scoring.model.export import load, to_sql
 
     sys.stdout.write(to_sql(load(model)) + "\n")
+
+
+@model_app.command("county")
+def county_model(outcomes: Annotated[Path, typer.Option("--outcomes", exists=True,
+                                                        help="household_no,defaulted")],
+                 risk: Annotated[Path | None, typer.Option("--risk", help="隐藏风险 risk.csv")] = None,
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Train the county model from the credit files and loan outcomes; register a draft."""
+    from ctown.cli import open_database
+    from ctown.db import transaction
+    from ctown.scoring import county
+
+    _settings, _engine, factory = open_database()
+    with transaction(factory) as session:
+        version, report = county.train_county(session, outcomes, risk_path=risk)
+        name, status = version.version, version.status
+    keys = ("auc", "ks", "gini", "auc_true_pd", "n_train", "n_holdout", "candidates", "tuning")
+    summary = {"version": name, "status": status, "model": "scorecard",
+               "features": report.get("features", []), **{k: report.get(k) for k in keys}}
+    if as_json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+        return
+    out.print(f"模型版本 / version {name} ({status}): AUC {summary['auc']}  KS {summary['ks']}  "
+              f"真实风险 AUC / AUC of the hidden true PD {summary['auc_true_pd']}")
+    out.print("上线需三方签核 / goes live after three sign-offs: bank, township, evaluator")
+
+
+@model_app.command("versions")
+def versions() -> None:
+    """List model versions, their status and missing sign-offs."""
+    from ctown.cli import open_database
+    from ctown.scoring import review
+
+    _settings, _engine, factory = open_database()
+    with factory() as session:
+        rows = [{"id": v.id, "version": v.version, "status": v.status,
+                 "auc": v.metrics.get("auc"), "ks": v.metrics.get("ks"),
+                 "missing": ", ".join(review.missing_signoffs(session, v.id))}
+                for v in review.list_versions(session)]
+    out.print(_table("模型版本 / model versions", [{k: str(v) for k, v in r.items()}
+                                                  for r in rows]))
 
 
 def score_command(all_: Annotated[bool, typer.Option("--all", help="全县重新评分")] = False,

@@ -57,6 +57,8 @@ class GradeTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     scale: Scale = Scale()
+    #: Share of the learned model in the one score (the rest is the county's rule scorecard).
+    model_weight: float = Field(0.5, ge=0, le=1)
     grades: list[GradeBand]
 
     @model_validator(mode="after")

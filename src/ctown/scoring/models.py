@@ -8,6 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The tables referenced by foreign keys must be known to the metadata whoever imports us first.
+import ctown.accounts.models
+import ctown.registry.models  # noqa: F401
 from ctown.db import Base, UTCDateTime, utcnow
 
 
@@ -101,3 +104,5 @@ class ScoringRun(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     seconds: Mapped[float | None] = mapped_column(sa.Float)
+    #: Grade counts and score histogram of this run (for PSI month by month after go-live).
+    distribution: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)

@@ -1,1 +1,1 @@
-"""Synthetic county generator (模拟县): deterministic households, businesses, department feeds, loan history."""
+"""Synthetic county generator (模拟县): households, businesses, department feeds, loan history."""

@@ -16,14 +16,16 @@ from ctown.ingest.mapping import DepartmentMapping
 from ctown.synth.formats import date_text, thousands
 from ctown.synth.population import check_chars
 
-ACCEPTED = ("fullwidth_digits", "date_format", "thousands_separator")
+ACCEPTED = ("fullwidth_digits", "old_15_digit", "date_format", "thousands_separator")
 REJECTED = ("bad_check_char", "excel_scientific", "excel_truncated", "missing_required",
             "out_of_range", "unknown_code")
 HELD = ("no_id_fallback",)
 DUPLICATE = ("duplicate",)
-ORDER = ("bad_check_char", "excel_scientific", "excel_truncated", "fullwidth_digits",
-         "date_format", "thousands_separator", "duplicate", "missing_required", "out_of_range",
-         "unknown_code", "no_id_fallback")
+# Kinds that only some rows can take come first; the last ones (any row will do) absorb what the
+# earlier ones could not place, so the total is exactly the rate asked for.
+ORDER = ("thousands_separator", "excel_truncated", "excel_scientific", "old_15_digit", "date_format",
+         "unknown_code", "out_of_range", "no_id_fallback", "missing_required", "bad_check_char",
+         "fullwidth_digits", "duplicate")
 _FULLWIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 _ID_CHECK = "10X98765432"
 _USCC_SET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -54,7 +56,7 @@ class Plan:
     def kinds(self) -> list[str]:
         out = ["bad_check_char", "fullwidth_digits", "duplicate", "missing_required"]
         if self.id_kind == "resident_id":
-            out += ["excel_scientific", "excel_truncated"]
+            out += ["excel_scientific", "excel_truncated", "old_15_digit"]
         if self.mapping.observed_on:
             out.append("date_format")
         if self.money:
@@ -69,28 +71,33 @@ class Plan:
 
 
 def inject(frame: pl.DataFrame, plan: Plan, rate: float, rng: np.random.Generator
-           ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """``frame`` with defects in about ``rate`` of its rows (plus duplicate rows); the counts."""
+           ) -> tuple[pl.DataFrame, dict[str, int], dict[str, np.ndarray]]:
+    """``frame`` with defects in about ``rate`` of its rows (plus duplicate rows), the counts, and
+    the (original) row numbers each kind of defect went to."""
     n = frame.height
     kinds = plan.kinds()
-    total = round(rate * n)
-    quota = {k: total // len(kinds) + (i < total % len(kinds)) for i, k in enumerate(kinds)}
+    remaining = round(rate * n)
     taken = np.zeros(n, dtype=bool)
     counts: dict[str, int] = {}
+    placed: dict[str, np.ndarray] = {}
     duplicates = np.array([], dtype=np.int64)
-    for kind in kinds:
+    for i, kind in enumerate(kinds):
+        left = len(kinds) - i
+        quota = remaining // left + (remaining % left > 0)
         eligible = _eligible(frame, plan, kind) & ~taken
         pool = np.flatnonzero(eligible)
-        rows = np.sort(rng.permutation(pool)[:quota[kind]]) if quota[kind] else pool[:0]
+        rows = np.sort(rng.permutation(pool)[:quota]) if quota else pool[:0]
+        remaining -= rows.size
         taken[rows] = True
         counts[kind] = int(rows.size)
+        placed[kind] = rows
         if kind == "duplicate":
             duplicates = rows
         elif rows.size:
             frame = _apply(frame, plan, kind, rows)
     if duplicates.size:
         frame = pl.concat([frame, frame[duplicates]])
-    return frame, counts
+    return frame, counts, placed
 
 
 def _digits_only(frame: pl.DataFrame, col: str) -> np.ndarray:
@@ -108,6 +115,9 @@ def _eligible(frame: pl.DataFrame, plan: Plan, kind: str) -> np.ndarray:
                    .fill_null(0).to_numpy())
         # Truncation must break the check: when the check of xxx00 happens to be 0, skip the row.
         return ok & (check_chars(first15 * 100) != "0")
+    if kind == "old_15_digit":  # first-generation IDs (1984–2004) exist only for the 19xx-born
+        return _digits_only(frame, plan.id_col) & frame[plan.id_col].str.slice(6, 2).eq(
+            "19").fill_null(False).to_numpy()
     if kind == "date_format":
         return frame["_date"].is_not_null().to_numpy()
     if kind == "thousands_separator" and plan.money:
@@ -132,6 +142,8 @@ def _apply(frame: pl.DataFrame, plan: Plan, kind: str, rows: np.ndarray) -> pl.D
         return _set(frame, plan.id_col, rows, [f"{int(v) / 1e17:.5f}E+17" for v in ids])
     if kind == "excel_truncated":
         return _set(frame, plan.id_col, rows, [v[:15] + "000" for v in ids])
+    if kind == "old_15_digit":
+        return _set(frame, plan.id_col, rows, [v[:6] + v[8:17] for v in ids])
     if kind == "fullwidth_digits":
         return _set(frame, plan.id_col, rows, [v.translate(_FULLWIDTH) for v in ids])
     if kind == "no_id_fallback":

@@ -54,6 +54,7 @@ def psb(world: World) -> pl.DataFrame:
         文化程度=pl.when(pl.col("age") >= 7).then(pl.col("education").replace_strict(EDU_LABEL)),
         婚姻状况=pl.col("marital").replace_strict(MARITAL_LABEL),
         户籍地址="浙江省湖州市" + world.county.name
+        + pl.col("village_code").str.slice(0, 9).add("000").replace_strict(world.township_names)
         + pl.col("village_code").replace_strict(vnames) + pl.col("_n").cast(pl.String) + "号",
         变动日期=date_text(pl.col("_date"), "iso"),
         _town=_town(world, pl.col("village_code")), _date=pl.col("_date"))

@@ -15,6 +15,9 @@ MALE_CHARS = list(
     "建明中学晨浩宇轩博然")
 FEMALE_CHARS = list(
     "芳娟英秀敏静丽燕玲红霞梅琴萍兰凤月珍美雪莉婷颖佳慧琳欣怡雅倩玉花菊云彩娥娣妹")
+# Rare characters seen in real names (生僻字); 䶮 and 㛃 are CJK Extension A, outside GBK, so a
+# household-register export in GBK cannot hold them and a reader must decode GB18030.
+RARE_CHARS = list("䶮㛃喆堃淼犇赟昇鑫")
 # Syllables with their pinyin, for township and village names (name_en is the pinyin).
 PLACE_SYLLABLES: list[tuple[str, str]] = [
     ("青", "Qing"), ("山", "shan"), ("新", "Xin"), ("安", "an"), ("禹", "Yu"), ("越", "yue"),

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from ctown.synth.county import County
-from ctown.synth.names import FEMALE_CHARS, MALE_CHARS, SURNAMES
+from ctown.synth.names import FEMALE_CHARS, MALE_CHARS, RARE_CHARS, SURNAMES
 
 SIZE_P = np.array([0.12, 0.25, 0.22, 0.20, 0.12, 0.06, 0.03])  # 1..7 members
 ID_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
@@ -40,6 +40,8 @@ def _given_names(rng: np.random.Generator, male: np.ndarray) -> pl.Series:
                      chars_f[rng.integers(0, chars_f.size, n)])
     second = np.where(male, chars_m[rng.integers(0, chars_m.size, n)],
                       chars_f[rng.integers(0, chars_f.size, n)])
+    rare = np.array(RARE_CHARS)
+    first = np.where(rng.random(n) < 0.004, rare[rng.integers(0, rare.size, n)], first)
     two = rng.random(n) < 0.7  # most rural names have two characters after the surname
     return pl.Series(first) + pl.Series(np.where(two, second, ""))
 
@@ -118,12 +120,12 @@ def _members(rng: np.random.Generator, county: County, hh: pl.DataFrame, head_ma
     band = np.digitize(age, [16, 30, 45, 60])
     edu = EDU_CODES[(rng.random(owner.size)[:, None] > np.cumsum(EDU_P[band], axis=1)).sum(1)
                     .clip(0, 6)]
-    marital = _marital(rng, rel, age)
+    marital = _marital(rng, rel, age, married)
     phone = _phones(rng, age)
     frame = pl.DataFrame({
         "hh": owner, "slot": slot, "name": name, "relation": rel.astype(str),
         "male": male, "age": age, "birth": birth, "education": edu, "marital": marital,
-        "phone": phone})
+        "phone": pl.Series(phone.tolist(), dtype=pl.String)})
     return _with_ids(frame, county.region_part).with_columns(
         village_code=pl.Series(hh["village_code"].to_numpy()[owner]),
         household_no=pl.Series(hh["household_no"].to_numpy()[owner]))
@@ -134,13 +136,15 @@ def _birth_dates(rng: np.random.Generator, age: np.ndarray, snapshot: dt.date) -
     return np.datetime64(snapshot, "D") - days
 
 
-def _marital(rng: np.random.Generator, rel: np.ndarray, age: np.ndarray) -> np.ndarray:
+def _marital(rng: np.random.Generator, rel: np.ndarray, age: np.ndarray,
+             married: np.ndarray) -> np.ndarray:
     out = np.where(age >= 28, "20", "10").astype(object)
     u = rng.random(age.size)
     out[(age >= 28) & (u < 0.07)] = "10"
     out[(age >= 60) & (u > 0.85)] = "30"
     out[(age >= 30) & (age < 60) & (u > 0.95)] = "40"
     out[(rel == "配偶") | (rel == "儿媳")] = "20"
+    out[(rel == "户主") & married] = "20"
     out[age < 20] = "10"
     return out.astype(str)
 

@@ -196,15 +196,25 @@
       .slice(0, 50).map((b) => {
         const tr = document.createElement("tr");
         tr.dataset.state = b.state;
-        const reason = b.state === "refused" && b.result ? "：" + (b.result.zh || "") : "";
         for (const text of [b.saved_at.slice(0, 16).replace("T", " "), b.summary.subject,
-          b.summary.indicator, b.summary.value, L[b.state] + reason]) {
+          b.summary.indicator, b.summary.value, stateText(b)]) {
           const td = document.createElement("td");
           td.textContent = text;
           tr.append(td);
         }
         return tr;
       }));
+  }
+
+  // A sent batch may still have had its record returned (e.g. unknown household): say why.
+  function stateText(b) {
+    const pick = (reason) => (reason && (reason[config.locale] || reason.zh)) || "";
+    const [colon, semi] = config.locale === "en" ? [": ", "; "] : ["：", "；"];
+    if (b.state === "refused") return L.refused + colon + pick(b.result);
+    if (b.state === "sent" && b.result && b.result.length) {
+      return L.returned + colon + b.result.map((r) => pick(r.reason)).join(semi);
+    }
+    return L[b.state];
   }
 
   function showValueField() {

@@ -31,6 +31,7 @@ def upgrade() -> None:
     sa.Column('started_at', ctown.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', ctown.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('seconds', sa.Float(), nullable=True),
+    sa.Column('distribution', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_scoring_runs'))
     )
     op.create_table('grades',

@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from joblib import Parallel, delayed
-from optbinning import OptimalBinning
 
 #: Index of the extra bins after the k regular ones: k = special, k+1 = missing, k+2 = unseen.
 SPECIAL, MISSING, UNSEEN = 0, 1, 2
@@ -75,6 +73,9 @@ def woe_values(fb: FeatureBins, values: pl.Series) -> np.ndarray:
 
 def _optimal_splits(name: str, dtype: str, x: np.ndarray, y: np.ndarray, params: dict[str, Any],
                     special: list[float]) -> list[Any]:
+    # Imported here: optbinning (and OR-Tools) take seconds to import; scoring never needs them.
+    from optbinning import OptimalBinning
+
     trend = params.get("trend", "auto_asc_desc") if dtype == "numerical" else "auto"
     ob = OptimalBinning(name=name, dtype=dtype, monotonic_trend=trend,
                         max_n_prebins=params.get("max_n_prebins", 20),
@@ -131,6 +132,8 @@ def fit_feature(name: str, dtype: str, values: pl.Series, y: np.ndarray,
 
 def fit_bins(frame: pl.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str],
              params: dict[str, Any] | None = None, n_jobs: int = 1) -> dict[str, FeatureBins]:
+    from joblib import Parallel, delayed
+
     params = params or {}
     jobs = [(n, "numerical") for n in numeric] + [(c, "categorical") for c in categorical]
     fitted = Parallel(n_jobs=n_jobs, prefer="threads")(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def auc(y: np.ndarray, risk: np.ndarray) -> float:
     """AUC of a risk measure (higher = more likely bad)."""
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, risk))
 
 
 def ks(y: np.ndarray, risk: np.ndarray) -> float:
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _thr = roc_curve(y, risk)
     return float(np.max(tpr - fpr))
 
@@ -49,4 +52,10 @@ def psi(expected: np.ndarray, actual: np.ndarray, edges: np.ndarray | None = Non
     # A small floor keeps an empty bin from making the index infinite.
     pe = np.maximum(e / e.sum(), 1e-4)
     pa = np.maximum(a / a.sum(), 1e-4)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
+    pe = np.maximum(np.asarray(expected, float), 1e-4)
+    pa = np.maximum(np.asarray(actual, float), 1e-4)
     return float(np.sum((pa - pe) * np.log(pa / pe)))

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from ctown.scoring.grades import Scale
 from ctown.scoring.model.binning import FeatureBins
@@ -39,11 +38,13 @@ class Scorecard:
         return 1.0 / (1.0 + np.exp(-(c["intercept"] + c["slope"] * np.asarray(score, float))))
 
 
-def fit_logistic(w: np.ndarray, y: np.ndarray, c: float) -> LogisticRegression:
+def fit_logistic(w: np.ndarray, y: np.ndarray, c: float) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=c, max_iter=2000).fit(w, y)
 
 
-def build(bins: list[FeatureBins], lr: LogisticRegression, scale: Scale) -> Scorecard:
+def build(bins: list[FeatureBins], lr: Any, scale: Scale) -> Scorecard:
     """Scale the regression to points: score = offset − factor · (intercept + Σ β·WoE)."""
     factor = scale.factor
     beta = lr.coef_[0]
@@ -64,6 +65,8 @@ def score_bins(card: Scorecard, bin_idx: dict[str, np.ndarray]) -> np.ndarray:
 
 def calibrate(card: Scorecard, scores: np.ndarray, y: np.ndarray) -> None:
     """Platt scaling of (out-of-fold) scores to a probability of default."""
+    from sklearn.linear_model import LogisticRegression
+
     lr = LogisticRegression(C=1e6, max_iter=1000).fit(scores.reshape(-1, 1).astype(float), y)
     card.calibration = {"intercept": float(lr.intercept_[0]), "slope": float(lr.coef_[0][0])}
 

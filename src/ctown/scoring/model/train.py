@@ -11,13 +11,15 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
+from ctown.errors import Invalid
+from ctown.i18n import Message, _
 from ctown.scoring.grades import Scale
 from ctown.scoring.model import challenger, metrics
 from ctown.scoring.model.apply import score_frame
-from ctown.scoring.model.binning import FeatureBins, assign, fit_bins, woe_matrix
-from ctown.scoring.model.scorecard import Scorecard, build, calibrate, fit_logistic, score_bins
+from ctown.scoring.model.binning import FeatureBins, fit_bins, woe_matrix
+from ctown.scoring.model.scorecard import Scorecard, build, calibrate, fit_logistic
 from ctown.scoring.model.table import Prepared, as_category, fingerprint, prepare
 
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -36,6 +38,8 @@ class Options:
     test_size: float = 0.3
     seed: int = 42
     folds: int = 5
+    #: Repeats of the cross-validation; 0 = three for small tables, one for large ones.
+    repeats: int = 0
     challenger: bool = True
 
 
@@ -62,59 +66,58 @@ def _split(prep: Prepared, holdout: pl.DataFrame | None, target: str, opts: Opti
     return prep.features[tr], prep.y[tr], prep.features[ho], prep.y[ho]
 
 
-def _cv_choice(w: np.ndarray, y: np.ndarray, ivs: np.ndarray, opts: Options
-               ) -> tuple[float, float, float]:
-    """(min IV, C, mean CV AUC) with the best cross-validated AUC on the training part."""
-    folds = list(StratifiedKFold(opts.folds, shuffle=True, random_state=opts.seed).split(w, y))
-    best = (0.0, 1.0, -1.0)
-    for min_iv in IV_GRID:
-        keep = ivs >= min_iv
-        if not keep.any():
+def _fold_aucs(x: pl.DataFrame, y: np.ndarray, prep: Prepared, trend: str, opts: Options,
+               folds: list[tuple[np.ndarray, np.ndarray]]) -> dict[tuple[float, float], Any]:
+    """Per (min IV, C): the fold AUCs and out-of-fold log-odds. The bins are refitted inside
+    every fold: bins fitted on all training rows would leak the target into the validation."""
+    params = {"special_codes": list(opts.special_codes), "trend": trend}
+    out: dict[tuple[float, float], Any] = {}
+    for tr, te in folds:
+        bins = fit_bins(x[tr], y[tr], prep.numeric, prep.categorical, params)
+        names = [n for n in bins if bins[n].iv > 0]
+        if not names:
             continue
-        for c in C_GRID:
-            aucs = [metrics.auc(y[te], fit_logistic(w[tr][:, keep], y[tr], c)
-                                .decision_function(w[te][:, keep])) for tr, te in folds]
-            if np.mean(aucs) > best[2] + 1e-4:
-                best = (min_iv, c, float(np.mean(aucs)))
-    return best
-
-
-def _oof_scores(bins: list[FeatureBins], idx: dict[str, np.ndarray], w: np.ndarray,
-                y: np.ndarray, c: float, opts: Options) -> np.ndarray:
-    """Out-of-fold integer scores: what the calibration learns the score → PD mapping from."""
-    oof = np.zeros(len(y), dtype=np.int64)
-    for tr, te in StratifiedKFold(opts.folds, shuffle=True, random_state=opts.seed + 1).split(w, y):
-        card = build(bins, fit_logistic(w[tr], y[tr], c), opts.scale)
-        oof[te] = score_bins(card, {k: v[te] for k, v in idx.items()})
-    return oof
-
-
-def fit_scorecard(x: pl.DataFrame, y: np.ndarray, bins: dict[str, FeatureBins], opts: Options
-                  ) -> tuple[Scorecard, dict[str, Any]]:
-    names = [n for n in sorted(bins, key=lambda n: -bins[n].iv) if bins[n].iv > 0]
-    w = woe_matrix(x, bins, names)
-    min_iv, c, cv_auc = _cv_choice(w, y, np.array([bins[n].iv for n in names]), opts)
-    names = [n for n in names if bins[n].iv >= min_iv]
-    w = woe_matrix(x, bins, names)
-    chosen = [bins[n] for n in names]
-    card = build(chosen, fit_logistic(w, y, c), opts.scale)
-    idx = {n: assign(bins[n], x[n]) for n in names}
-    calibrate(card, _oof_scores(chosen, idx, w, y, c, opts), y)
-    return card, {"C": c, "min_iv": min_iv, "cv_auc": round(cv_auc, 4)}
+        w_tr, w_te = woe_matrix(x[tr], bins, names), woe_matrix(x[te], bins, names)
+        ivs = np.array([bins[n].iv for n in names])
+        for min_iv in IV_GRID:
+            keep = ivs >= min_iv
+            if not keep.any():
+                continue
+            for c in C_GRID:
+                d = fit_logistic(w_tr[:, keep], y[tr], c).decision_function(w_te[:, keep])
+                entry = out.setdefault((min_iv, c), {"aucs": [], "oof": np.zeros(len(y))})
+                entry["aucs"].append(metrics.auc(y[te], d) if 0 < y[te].sum() < len(te)
+                                     else 0.5)
+                entry["oof"][te] = d
+    return {k: v for k, v in out.items() if len(v["aucs"]) == len(folds)}
 
 
 def fit_best(x: pl.DataFrame, y: np.ndarray, prep: Prepared, opts: Options
              ) -> tuple[Scorecard, dict[str, FeatureBins], dict[str, Any]]:
-    """Bins and scorecard for each trend setting; the best cross-validated AUC wins."""
-    best: tuple[Scorecard, dict[str, FeatureBins], dict[str, Any]] | None = None
+    """Choose the trend setting, minimum IV and regularisation by cross-validated AUC (binning
+    inside the folds), then fit bins and regression on the whole training part."""
+    # Small tables give noisy fold AUCs: repeat the folds (three times up to 5,000 rows).
+    repeats = opts.repeats if opts.repeats else (3 if len(y) <= 5000 else 1)
+    folds = list(RepeatedStratifiedKFold(n_splits=opts.folds, n_repeats=repeats,
+                                         random_state=opts.seed).split(np.zeros(len(y)), y))
+    best: tuple[float, str, float, float, np.ndarray] | None = None
     for trend in TRENDS:
-        params = {"special_codes": list(opts.special_codes), "trend": trend}
-        bins = fit_bins(x, y, prep.numeric, prep.categorical, params)
-        card, tuning = fit_scorecard(x, y, bins, opts)
-        if best is None or tuning["cv_auc"] > best[2]["cv_auc"]:
-            best = (card, bins, {**tuning, "trend": trend})
-    assert best is not None
-    return best
+        for (min_iv, c), entry in _fold_aucs(x, y, prep, trend, opts, folds).items():
+            mean = float(np.mean(entry["aucs"]))
+            if best is None or mean > best[0] + 1e-4:
+                best = (mean, trend, min_iv, c, entry["oof"])
+    if best is None:
+        raise Invalid(Message(_("没有任何特征对目标有区分力，无法训练")))
+    cv_auc, trend, min_iv, c, oof = best
+    bins = fit_bins(x, y, prep.numeric, prep.categorical,
+                    {"special_codes": list(opts.special_codes), "trend": trend})
+    names = [n for n in sorted(bins, key=lambda n: -bins[n].iv)
+             if bins[n].iv > 0 and bins[n].iv >= min_iv]
+    chosen = [bins[n] for n in names]
+    card = build(chosen, fit_logistic(woe_matrix(x, bins, names), y, c), opts.scale)
+    # Platt scaling on out-of-fold log-odds put on the points scale: honest calibration.
+    calibrate(card, opts.scale.offset - opts.scale.factor * oof, y)
+    return card, bins, {"C": c, "min_iv": min_iv, "cv_auc": round(cv_auc, 4), "trend": trend}
 
 
 def scorecard_table(card: Scorecard) -> list[dict[str, Any]]:

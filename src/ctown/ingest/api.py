@@ -1,0 +1,65 @@
+"""JSON API: departments push batches; the credit file of a subject."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.accounts.scope import log_denied
+from ctown.errors import Forbidden
+from ctown.i18n import Message, _
+from ctown.ingest.creditfile import credit_file
+from ctown.ingest.models import Batch
+from ctown.ingest.schemas import CreditFileOut, PushBatchIn, PushBatchOut
+from ctown.ingest.service import push_batch
+from ctown.web.deps import (
+    client_of,
+    current_user,
+    get_db,
+    locale_of,
+    require_roles,
+    verify_csrf,
+)
+
+router = APIRouter(tags=["ingest"])
+
+
+def _feed_of(user: User, department: str, request: Request, db: Session) -> None:
+    """A feed's token pushes only for its own department (its own key, R-1.4)."""
+    if user.department_code != department:
+        log_denied(db, user, f"feed push {department}", client_of(request))
+        raise Forbidden(Message(_("该接口令牌只能报送本部门（{own}）的数据，不能报送 {department}"),
+                                {"own": user.department_code or "-", "department": department}))
+
+
+def push_result(batch: Batch, resent: bool) -> PushBatchOut:
+    rows = (batch.result or {}).get("rows", [])
+    return PushBatchOut(batch_id=batch.external_id, department=batch.department, resent=resent,
+                        received=batch.received, accepted=batch.accepted,
+                        quarantined=batch.quarantined, held=batch.held,
+                        duplicates=batch.duplicates, rows=rows)
+
+
+@router.post("/feeds/{department}/batches", response_model=PushBatchOut,
+             dependencies=[Depends(verify_csrf)])
+def push(request: Request, department: str, body: PushBatchIn,
+         user: User = Depends(require_roles(Role.department_feed)),
+         db: Session = Depends(get_db)) -> PushBatchOut:
+    """Push a batch of rows in the department's own column names; the answer says what became
+    of every row (accepted / quarantined with reasons / duplicate)."""
+    _feed_of(user, department, request, db)
+    batch, resent = push_batch(db, request.app.state.cipher, department=department,
+                               batch_id=body.batch_id, rows=body.rows, actor_id=user.id)
+    return push_result(batch, resent)
+
+
+@router.get("/subjects/{subject_id}/credit-file", response_model=CreditFileOut)
+def subject_credit_file(request: Request, subject_id: int, as_of: dt.date | None = None,
+                        user: User = Depends(current_user), db: Session = Depends(get_db)
+                        ) -> CreditFileOut:
+    """Current value and history of every indicator; ``as_of=YYYY-MM-DD``: what was known then."""
+    return credit_file(db, user, subject_id, as_of, locale_of(request))

@@ -1,0 +1,253 @@
+"""One batch through the pipeline (入库流程): validate → duplicates → registry → identity → store.
+
+:class:`BatchLoad` works inside the caller's transaction, chunk by chunk, and keeps only counters
+between chunks, so memory stays flat however long the file. Every row of a chunk ends in exactly
+one of: accepted, quarantined (possibly held for an identity confirmation), duplicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.catalogue.schemas import Catalogue
+from ctown.ingest import messages as msg
+from ctown.ingest.digest import digests
+from ctown.ingest.mapping import DepartmentMapping
+from ctown.ingest.messages import Reason
+from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
+from ctown.ingest.readers import ROW, Chunk
+from ctown.ingest.resolve import INDEX, SUBJECT, Resolver
+from ctown.ingest.store import Store
+from ctown.ingest.validate import CONTENT, ID, KEY, OBSERVED, SEP, SEQ, Context, validate
+from ctown.privacy.crypto import FieldCipher
+from ctown.registry.models import Region
+
+CHINA = ZoneInfo("Asia/Shanghai")
+NUMERIC_TYPES = ("integer", "decimal", "boolean")
+
+
+def quarantine_aad(batch_id: int, seq: int) -> str:
+    return f"quarantined_rows.payload:{batch_id}:{seq}"
+
+
+@dataclass
+class Counts:
+    received: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    held: int = 0
+    duplicates: int = 0
+    values: int = 0
+    registry: dict[str, int] = field(default_factory=dict)
+    unmapped: list[str] = field(default_factory=list)
+
+
+class BatchLoad:
+    """Loads the chunks of one batch; ``forced`` (seq → subject id) attributes rows whose identity
+    a person has confirmed; ``keep_results`` collects each row's outcome (push API)."""
+
+    def __init__(self, session: Session, cipher: FieldCipher, mapping: DepartmentMapping,
+                 catalogue: Catalogue, batch: Batch, *, now: dt.datetime,
+                 forced: dict[int, int] | None = None, keep_results: bool = False) -> None:
+        self.session, self.cipher, self.mapping, self.catalogue = session, cipher, mapping, catalogue
+        self.batch, self.now = batch, now
+        self.today = now.astimezone(CHINA).date()
+        villages = set(session.scalars(sa.select(Region.code).where(Region.level == "village")))
+        self.ctx = Context(mapping, catalogue, villages)
+        self.store = Store(session)
+        self.resolver = Resolver(session, cipher, mapping)
+        self.forced = forced or {}
+        self.counts = Counts()
+        self.results: dict[int, dict[str, Any]] | None = {} if keep_results else None
+        self.seq = 0
+
+    @property
+    def known_columns(self) -> set[str]:
+        return set(self.ctx.lookup)
+
+    # -- one chunk -------------------------------------------------------------------------------
+    def add(self, chunk: Chunk, seqs: pl.Series | None = None) -> None:
+        frame = chunk.frame
+        if frame.is_empty():
+            return
+        if seqs is None:
+            seqs = pl.int_range(self.seq, self.seq + frame.height, eager=True, dtype=pl.Int64)
+        frame = frame.with_columns(seqs.alias(SEQ))
+        self.seq = max(self.seq, int(seqs.max()) + 1)  # type: ignore[arg-type]
+        self.counts.received += frame.height
+        v = validate(self.ctx, frame)
+        self.counts.unmapped = sorted(set(self.counts.unmapped) | set(v.unmapped))
+        failed = dict(v.failed)
+        held: dict[int, int] = {}
+        ok = v.ok
+        if v.fallback.height:
+            forced, held, unmatched = self.resolver.fallback(v.fallback, self.forced)
+            for seq in unmatched:
+                failed[seq] = [v.id_reasons[seq]]
+            for seq in held:
+                failed[seq] = [msg.held_for_match(self.ctx.identity), v.id_reasons[seq]]
+            ok = pl.concat([ok.with_columns(pl.lit(None, pl.Int64).alias(SUBJECT)), forced],
+                           how="diagonal_relaxed") if forced.height else ok
+        accepted = self._accept(ok, failed)
+        self._quarantine(frame, chunk.sheet, failed, held)
+        self.counts.accepted += accepted
+
+    def _accept(self, ok: pl.DataFrame, failed: dict[int, list[Reason]]) -> int:
+        if ok.is_empty():
+            return 0
+        ok = self._hash_keys(ok)
+        dup = self._duplicates(ok)
+        self.counts.duplicates += int(dup.sum())
+        self._mark(ok.filter(dup)[SEQ], "duplicate")
+        ok = ok.filter(~dup)
+        if self.mapping.creates_subjects:
+            fresh = ok.filter(pl.col(ID).is_not_null() & pl.col(SUBJECT).is_null()) \
+                if SUBJECT in ok.columns else ok.filter(pl.col(ID).is_not_null())
+            self._merge_counts(self.resolver.upsert(fresh, self.batch, self.today))
+        ok = self.resolver.attach_subjects(ok)
+        missing = ok[SUBJECT].is_null()
+        reason = msg.not_registered(self.ctx.identity, self.mapping.identity.kind,
+                                    self.mapping.subject_kind)
+        for seq in ok.filter(missing)[SEQ].to_list():
+            failed[seq] = [reason]
+        ok = ok.filter(~missing)
+        self._store(ok)
+        self._mark(ok[SEQ], "accepted")
+        return ok.height
+
+    def _merge_counts(self, extra: dict[str, int]) -> None:
+        for k, n in extra.items():
+            self.counts.registry[k] = self.counts.registry.get(k, 0) + n
+
+    # -- duplicates ------------------------------------------------------------------------------
+    def _hash_keys(self, ok: pl.DataFrame) -> pl.DataFrame:
+        """Keyed hashes of the record key and of the content: the identifier enters as its blind
+        index, so the hashes reveal nothing without the index key."""
+        index = self.resolver.index_of(ok[ID])
+        key_text = pl.concat_str([pl.col(INDEX), pl.col(KEY).fill_null("")], separator=SEP)
+        frame = ok.select(KEY, CONTENT).with_columns(index).select(
+            key_text.alias("k"),
+            pl.concat_str([key_text, pl.col(CONTENT).fill_null("")], separator=SEP).alias("c"))
+        sha = hashlib.sha256
+        keys = [sha(t.encode()).hexdigest()[:32] for t in frame["k"].to_list()]
+        contents = [sha(t.encode()).hexdigest()[:32] for t in frame["c"].to_list()]
+        return ok.with_columns(pl.Series("__kh__", keys), pl.Series("__ch__", contents))
+
+    def _duplicates(self, ok: pl.DataFrame) -> pl.Series:
+        """Same key and same content as a stored record, or as an earlier row of this batch."""
+        repeat = ok.select(pl.struct("__kh__", "__ch__").is_first_distinct()).to_series()
+        stored = self.store.existing_keys(self.mapping.code, ok["__kh__"].unique().to_list())
+        if not stored:
+            return ~repeat
+        same = ok["__kh__"].replace_strict(stored, default=None, return_dtype=pl.String)
+        return (~repeat) | (same == ok["__ch__"]).fill_null(False)
+
+    # -- storing ---------------------------------------------------------------------------------
+    def _store(self, ok: pl.DataFrame) -> None:
+        if ok.is_empty():
+            return
+        keys = ok.select(pl.lit(self.mapping.code).alias("department"),
+                         pl.col("__kh__").alias("key_hash"), pl.col("__ch__").alias("content_hash"),
+                         pl.lit(self.batch.id).alias("batch_id")).unique("key_hash", keep="last")
+        self.store.upsert_keys(keys)
+        values = self._long_values(ok)
+        if values.is_empty():
+            return
+        self.counts.values += values.height
+        values = values.with_columns(digests(values))
+        self.store.insert_values(values)
+        latest = values.sort("subject_id", "indicator_code", "observed_on", SEQ).unique(
+            ["subject_id", "indicator_code"], keep="last")
+        self.store.upsert_current(latest)
+
+    def _long_values(self, ok: pl.DataFrame) -> pl.DataFrame:
+        parts = []
+        observed = pl.col(OBSERVED).fill_null(self.today)
+        for code in sorted(self.mapping.indicator_codes()):
+            if code not in ok.columns:
+                continue
+            numeric = self.catalogue.get(code).type in NUMERIC_TYPES
+            value = pl.col(code)
+            parts.append(ok.filter(value.is_not_null()).select(
+                pl.col(SUBJECT).alias("subject_id"), pl.lit(code).alias("indicator_code"),
+                (value.cast(pl.Float64) if numeric else pl.lit(None, pl.Float64)).alias("value_num"),
+                (pl.lit(None, pl.String) if numeric else value.cast(pl.String)).alias("value_text"),
+                observed.alias("observed_on"), pl.col(SEQ)))
+        if not parts:
+            return pl.DataFrame()
+        return pl.concat(parts).with_columns(
+            pl.lit(self.batch.id, pl.Int64).alias("batch_id"),
+            pl.lit(self.mapping.code).alias("department"),
+            pl.lit(self.catalogue.version, pl.Int64).alias("catalogue_version"),
+            pl.lit(self.now).cast(pl.Datetime("us", "UTC")).alias("recorded_at"))
+
+    # -- quarantine -------------------------------------------------------------------------------
+    def _quarantine(self, frame: pl.DataFrame, sheet: str | None,
+                    failed: dict[int, list[Reason]], held: dict[int, int]) -> None:
+        if not failed:
+            return
+        self.counts.quarantined += len(failed)
+        self.counts.held += len(held)
+        rows = frame.filter(pl.col(SEQ).is_in(list(failed)))
+        records, held_records = [], []
+        for row in rows.to_dicts():
+            seq = row.pop(SEQ)
+            row_no = row.pop(ROW, None)
+            original = {k: v for k, v in row.items() if v is not None}
+            reasons = failed[seq]
+            payload = json.dumps({"row": original, "reasons": [r.to_json() for r in reasons]},
+                                 ensure_ascii=False)
+            record = {"batch_id": self.batch.id, "seq": seq, "department": self.mapping.code,
+                      "row_no": row_no, "sheet": sheet,
+                      "columns": ",".join(dict.fromkeys(r.column for r in reasons if r.column))[:300]
+                      or None, "reason_code": reasons[0].code, "created_at": self.now,
+                      "payload": self.cipher.encrypt(payload, quarantine_aad(self.batch.id, seq)),
+                      "status": "held" if seq in held else "open"}
+            (held_records if seq in held else records).append(record)
+            self._mark_one(seq, "quarantined", reasons)
+        if records:
+            self.session.execute(sa.insert(QuarantinedRow), records)
+        for record in held_records:
+            row = QuarantinedRow(**record)
+            self.session.add(row)
+            self.session.flush()
+            self.session.add(PendingMatch(quarantined_row_id=row.id, department=self.mapping.code,
+                                          subject_id=held[record["seq"]], created_at=self.now))
+        self.session.flush()
+
+    # -- per-row outcome (push API) ---------------------------------------------------------------
+    def _mark(self, seqs: pl.Series, status: str) -> None:
+        if self.results is not None:
+            for seq in seqs.to_list():
+                self.results[seq] = {"status": status}
+
+    def _mark_one(self, seq: int, status: str, reasons: list[Reason]) -> None:
+        if self.results is not None:
+            self.results[seq] = {"status": status, "reasons": [
+                {"column": r.column, "code": r.code, **r.both()} for r in reasons]}
+
+    # -- end ----------------------------------------------------------------------------------
+    def finish(self) -> Batch:
+        c, b = self.counts, self.batch
+        b.received, b.accepted, b.quarantined = c.received, c.accepted, c.quarantined
+        b.held, b.duplicates, b.values_written = c.held, c.duplicates, c.values
+        b.status, b.finished_at = "done", self.now
+        detail: dict[str, Any] = {}
+        if c.unmapped:
+            detail["unmapped_columns"] = c.unmapped
+        if c.registry:
+            detail["registry"] = c.registry
+        b.detail = detail or None
+        if self.results is not None:
+            b.result = {"rows": [{"index": i, **self.results[i]} for i in sorted(self.results)]}
+        self.session.flush()
+        return b

@@ -1,0 +1,219 @@
+"""The quarantine (隔离区) and identity confirmations (身份待确认): list, correct, replay, decide.
+
+A replay runs the (corrected) rows through the same pipeline as a new batch; the old rows are
+marked ``replayed`` and point to it, and rows that fail again are quarantined in the new batch,
+so a row is never counted twice. A department's feed account sees only its own department.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.catalogue.service import load_catalogue
+from ctown.db import utcnow
+from ctown.errors import Invalid, NotFound
+from ctown.i18n import Message, _
+from ctown.ingest import messages as msg
+from ctown.ingest.messages import Reason
+from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
+from ctown.ingest.pipeline import BatchLoad, quarantine_aad
+from ctown.ingest.readers import ROW, Chunk
+from ctown.ingest.service import _new_batch, mapping_for
+from ctown.privacy.crypto import FieldCipher
+from ctown.privacy.masking import mask_name
+from ctown.registry.models import Subject
+
+PER_PAGE = 50
+
+
+def _own_department(actor: User | None) -> str | None:
+    if actor is not None and Role(actor.role) == Role.department_feed:
+        return actor.department_code or "-"
+    return None
+
+
+def _rows_query(actor: User | None, department: str | None) -> sa.Select[tuple[QuarantinedRow]]:
+    stmt = sa.select(QuarantinedRow)
+    own = _own_department(actor)
+    if own is not None:
+        stmt = stmt.where(QuarantinedRow.department == own)
+    if department:
+        stmt = stmt.where(QuarantinedRow.department == department)
+    return stmt
+
+
+def payload_of(cipher: FieldCipher, row: QuarantinedRow) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(cipher.decrypt(row.payload, quarantine_aad(row.batch_id,
+                                                                                  row.seq)))
+    return data
+
+
+def _item(cipher: FieldCipher, row: QuarantinedRow, source: str) -> dict[str, Any]:
+    data = payload_of(cipher, row)
+    reasons = [Reason.from_json(r) for r in data["reasons"]]
+    return {"id": row.id, "batch_id": row.batch_id, "department": row.department,
+            "source": source, "row_no": row.row_no, "sheet": row.sheet, "status": row.status,
+            "reason_code": row.reason_code, "row": data["row"], "edited": data.get("edited", []),
+            "reasons": [{"column": r.column, "code": r.code, **r.both()} for r in reasons],
+            "created_at": row.created_at.isoformat()}
+
+
+def list_rows(session: Session, cipher: FieldCipher, actor: User | None, *,
+              department: str | None = None, status: str = "open", page: int = 1,
+              limit: int = PER_PAGE) -> dict[str, Any]:
+    stmt = _rows_query(actor, department).where(QuarantinedRow.status == status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
+    rows = session.execute(
+        stmt.add_columns(Batch.source_name).join(Batch, Batch.id == QuarantinedRow.batch_id)
+        .order_by(QuarantinedRow.id).limit(limit).offset((max(page, 1) - 1) * limit)).all()
+    by_reason = dict(session.execute(
+        sa.select(QuarantinedRow.reason_code, sa.func.count())
+        .where(QuarantinedRow.id.in_(stmt.with_only_columns(QuarantinedRow.id)))
+        .group_by(QuarantinedRow.reason_code)).all())
+    return {"total": total, "page": page, "per_page": limit, "by_reason": by_reason,
+            "items": [_item(cipher, r, src) for r, src in rows]}
+
+
+def _get(session: Session, actor: User | None, row_id: int) -> QuarantinedRow:
+    row = session.scalar(_rows_query(actor, None).where(QuarantinedRow.id == row_id))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def fix_row(session: Session, cipher: FieldCipher, actor: User | None, row_id: int,
+            changes: dict[str, str]) -> QuarantinedRow:
+    """Correct values of an open row (by the file's column names); an empty value clears it."""
+    row = _get(session, actor, row_id)
+    if row.status != "open":
+        raise Invalid(Message(_("只能更正待处理的隔离行")))
+    data = payload_of(cipher, row)
+    for column, value in changes.items():
+        column = column.strip()
+        if value.strip():
+            data["row"][column] = value.strip()
+        else:
+            data["row"].pop(column, None)
+        data.setdefault("edited", []).append(column)
+    data["edited"] = sorted(set(data["edited"]))
+    data["edited_by"] = actor.id if actor else None
+    row.payload = cipher.encrypt(json.dumps(data, ensure_ascii=False),
+                                 quarantine_aad(row.batch_id, row.seq))
+    session.flush()
+    return row
+
+
+def discard(session: Session, actor: User | None, row_ids: list[int]) -> int:
+    rows = session.scalars(_rows_query(actor, None).where(QuarantinedRow.id.in_(row_ids),
+                                                          QuarantinedRow.status == "open")).all()
+    for row in rows:
+        row.status, row.resolved_at = "discarded", utcnow()
+        row.resolved_by = actor.id if actor else None
+    session.flush()
+    return len(rows)
+
+
+def replay(session: Session, cipher: FieldCipher, actor: User | None, *,
+           ids: list[int] | None = None, department: str | None = None) -> dict[str, int]:
+    """Replay open rows (those given, or all of a department), one new batch per department."""
+    stmt = _rows_query(actor, department).where(QuarantinedRow.status == "open")
+    if ids:
+        stmt = stmt.where(QuarantinedRow.id.in_(ids))
+    rows = session.scalars(stmt.order_by(QuarantinedRow.id)).all()
+    totals = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0, "batches": 0}
+    by_dept: dict[str, list[QuarantinedRow]] = {}
+    for row in rows:
+        by_dept.setdefault(row.department, []).append(row)
+    for dept, group in sorted(by_dept.items()):
+        batch = _replay_group(session, cipher, actor, dept, group, "replay", {})
+        for k in ("received", "accepted", "quarantined", "duplicates"):
+            totals[k] += getattr(batch, k)
+        totals["batches"] += 1
+    return totals
+
+
+def _replay_group(session: Session, cipher: FieldCipher, actor: User | None, department: str,
+                  group: list[QuarantinedRow], channel: str, forced: dict[int, int]) -> Batch:
+    mapping = mapping_for(department)
+    payloads = [payload_of(cipher, r) for r in group]
+    digest = hashlib.sha256(json.dumps([[r.id, p["row"]] for r, p in zip(group, payloads,
+                                                                           strict=True)],
+                                       ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    now = utcnow()
+    catalogue = load_catalogue()
+    batch = _new_batch(session, department=department, external_id=f"{channel}:{digest}",
+                       source_name=f"{channel}: #{group[0].id}…#{group[-1].id}", channel=channel,
+                       catalogue=catalogue, mapping_version=mapping.version,
+                       actor_id=actor.id if actor else None, now=now)
+    names = list(dict.fromkeys(k for p in payloads for k in p["row"]))
+    frame = pl.DataFrame({n: pl.Series(n, [p["row"].get(n) for p in payloads], dtype=pl.String)
+                          for n in names}).with_columns(
+        pl.Series(ROW, [r.row_no for r in group], dtype=pl.Int64))
+    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, forced=forced)
+    load.add(Chunk(frame))
+    load.finish()
+    for row in group:
+        row.status, row.resolved_at, row.resolved_batch_id = "replayed", now, batch.id
+        row.resolved_by = actor.id if actor else None
+    session.flush()
+    return batch
+
+
+# -- identity confirmations ---------------------------------------------------------------------
+
+def list_matches(session: Session, cipher: FieldCipher, actor: User | None,
+                 status: str = "pending") -> list[dict[str, Any]]:
+    stmt = (sa.select(PendingMatch, QuarantinedRow, Subject)
+            .join(QuarantinedRow, QuarantinedRow.id == PendingMatch.quarantined_row_id)
+            .join(Subject, Subject.id == PendingMatch.subject_id)
+            .where(PendingMatch.status == status).order_by(PendingMatch.id))
+    own = _own_department(actor)
+    if own is not None:
+        stmt = stmt.where(PendingMatch.department == own)
+    out = []
+    for match, row, subject in session.execute(stmt):
+        item = _item(cipher, row, "")
+        out.append({"id": match.id, "department": match.department, "status": match.status,
+                    "subject_id": subject.id, "subject_kind": subject.kind,
+                    "subject_name": mask_name(subject.name), "region_code": subject.region_code,
+                    "row": item["row"], "reasons": item["reasons"], "row_no": row.row_no,
+                    "quarantined_row_id": row.id})
+    return out
+
+
+def decide(session: Session, cipher: FieldCipher, actor: User | None, match_id: int, *,
+           confirm: bool) -> PendingMatch:
+    """Confirm (the row's values go to the matched subject) or reject (back to the quarantine)."""
+    stmt = sa.select(PendingMatch).where(PendingMatch.id == match_id)
+    own = _own_department(actor)
+    if own is not None:
+        stmt = stmt.where(PendingMatch.department == own)
+    match = session.scalar(stmt)
+    if match is None:
+        raise NotFound()
+    if match.status != "pending":
+        raise Invalid(Message(_("该匹配已处理")))
+    row = session.get_one(QuarantinedRow, match.quarantined_row_id)
+    match.status, match.decided_at = ("confirmed" if confirm else "rejected"), utcnow()
+    match.decided_by = actor.id if actor else None
+    if confirm:
+        batch = _replay_group(session, cipher, actor, match.department, [row], "confirm",
+                              {0: match.subject_id})
+        match.result_batch_id = batch.id
+    else:
+        data = payload_of(cipher, row)
+        data["reasons"] = [msg.match_rejected().to_json(),
+                           *[r for r in data["reasons"] if r["code"] != "held_for_match"]]
+        row.payload = cipher.encrypt(json.dumps(data, ensure_ascii=False),
+                                     quarantine_aad(row.batch_id, row.seq))
+        row.status, row.reason_code = "open", "match_rejected"
+    session.flush()
+    return match

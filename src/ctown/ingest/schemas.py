@@ -1,0 +1,70 @@
+"""API shapes of the feeds and the credit file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class PushBatchIn(BaseModel):
+    """A department's pushed batch: its own id (a re-send with the same id changes nothing)."""
+
+    batch_id: str = Field(min_length=1, max_length=128)
+    rows: list[Any] = Field(max_length=50_000)
+
+
+class RowReason(BaseModel):
+    column: str | None
+    code: str
+    zh: str
+    en: str
+
+
+class RowOutcome(BaseModel):
+    index: int
+    status: Literal["accepted", "quarantined", "duplicate"]
+    reasons: list[RowReason] = []
+
+
+class PushBatchOut(BaseModel):
+    batch_id: str
+    department: str
+    resent: bool
+    received: int
+    accepted: int
+    quarantined: int
+    held: int
+    duplicates: int
+    rows: list[RowOutcome]
+
+
+class ValueOut(BaseModel):
+    value: float | str | None
+    display: str
+    observed_on: dt.date
+    department: str
+    batch_id: int
+    source: str
+    recorded_at: dt.datetime
+
+
+class IndicatorFile(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    category: str
+    unit: str | None
+    current: ValueOut | None
+    history: list[ValueOut]
+
+
+class CreditFileOut(BaseModel):
+    subject_id: int
+    kind: str
+    name: str
+    region_code: str
+    as_of: dt.date | None
+    catalogue_version: int
+    indicators: list[IndicatorFile]

@@ -1,0 +1,235 @@
+"""Operations of the feeds (部门数据归集): load a file, accept a pushed batch, record values.
+
+Atomicity: a file (or a pushed batch) is loaded in **one database transaction**, chunk after
+chunk on the same connection; its batch row turns ``done`` in that same transaction. A process
+killed at any point therefore leaves either the whole batch or nothing (the database rolls the
+open transaction back; SQLite's WAL drops uncommitted frames), never a partial batch. A rerun
+finds the finished batches by their external id (the file's SHA-256) and skips them, and loads
+the others from the start, which ends in exactly the state of an uninterrupted load. Callers own
+the transaction (the CLI task opens one per file; the API one per request).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.catalogue.schemas import Catalogue
+from ctown.catalogue.service import load_catalogue
+from ctown.db import utcnow
+from ctown.errors import Invalid
+from ctown.i18n import Message, _
+from ctown.ingest.digest import digests
+from ctown.ingest.mapping import DepartmentMapping, load_mappings
+from ctown.ingest.models import Batch
+from ctown.ingest.pipeline import NUMERIC_TYPES, BatchLoad
+from ctown.ingest.readers import ROW, Chunk, describe, iter_chunks, records_to_chunks
+from ctown.ingest.store import Store
+from ctown.privacy.crypto import FieldCipher
+from ctown.registry.models import Subject
+
+Progress = Callable[[int], None]
+MAX_PUSH_ROWS = 50_000
+
+
+@dataclass
+class LoadReport:
+    file: str
+    department: str
+    status: str  # loaded | already_loaded | failed
+    batch_id: int | None = None
+    received: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    held: int = 0
+    duplicates: int = 0
+    values: int = 0
+    error: dict[str, str] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mapping_for(department: str, mappings: dict[str, DepartmentMapping] | None = None
+                ) -> DepartmentMapping:
+    mappings = mappings if mappings is not None else load_mappings()
+    if department not in mappings:
+        raise Invalid(Message(_("未知的部门代码 {code}（可用：{codes}）"),
+                              {"code": department, "codes": ", ".join(sorted(mappings))}))
+    return mappings[department]
+
+
+def find_batch(session: Session, department: str, external_id: str) -> Batch | None:
+    return session.scalar(sa.select(Batch).where(Batch.department == department,
+                                                 Batch.external_id == external_id))
+
+
+def _new_batch(session: Session, *, department: str, external_id: str, source_name: str,
+               channel: str, catalogue: Catalogue, mapping_version: int | None,
+               actor_id: int | None, now: dt.datetime) -> Batch:
+    stale = find_batch(session, department, external_id)
+    if stale is not None:  # only a failed attempt can be here: done batches are never reloaded
+        session.delete(stale)
+        session.flush()
+    batch = Batch(department=department, external_id=external_id, source_name=source_name[:300],
+                  channel=channel, status="loading", catalogue_version=catalogue.version,
+                  mapping_version=mapping_version, actor_id=actor_id, created_at=now)
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def _report(path: str, batch: Batch, status: str) -> LoadReport:
+    if status == "already_loaded":  # a re-sent file: every row is recognised as a duplicate
+        return LoadReport(path, batch.department, status, batch.id, received=batch.received,
+                          duplicates=batch.received)
+    return LoadReport(path, batch.department, status, batch.id, batch.received, batch.accepted,
+                      batch.quarantined, batch.held, batch.duplicates, batch.values_written,
+                      detail=batch.detail or {})
+
+
+def load_file(session: Session, cipher: FieldCipher, path: Path, department: str, *,
+              actor_id: int | None = None, now: dt.datetime | None = None,
+              progress: Progress | None = None,
+              mappings: dict[str, DepartmentMapping] | None = None) -> LoadReport:
+    """Load one department file in the caller's transaction (see the module docstring)."""
+    mapping = mapping_for(department, mappings)
+    info = describe(path)
+    existing = find_batch(session, department, info.sha256)
+    if existing is not None and existing.status == "done":
+        return _report(str(path), existing, "already_loaded")
+    now = now or utcnow()
+    catalogue = load_catalogue()
+    batch = _new_batch(session, department=department, external_id=info.sha256,
+                       source_name=path.name, channel="file", catalogue=catalogue,
+                       mapping_version=mapping.version, actor_id=actor_id, now=now)
+    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now)
+    for chunk in iter_chunks(info, load.known_columns):
+        load.add(chunk)
+        if progress:
+            progress(chunk.frame.height)
+    batch = load.finish()
+    batch.detail = {**(batch.detail or {}), "format": info.format,
+                    "encoding": info.encoding or "", "bytes": info.size}
+    return _report(str(path), batch, "loaded")
+
+
+def record_failure(session: Session, department: str, path: Path, message: Message,
+                   actor_id: int | None = None) -> LoadReport:
+    """Remember a file that could not be read (in a transaction of its own, after the rollback)."""
+    from ctown.ingest.readers import file_sha256
+
+    sha = file_sha256(path)
+    batch = find_batch(session, department, sha)
+    if batch is None:
+        batch = Batch(department=department, external_id=sha, source_name=path.name[:300],
+                      channel="file", catalogue_version=load_catalogue().version,
+                      actor_id=actor_id)
+        session.add(batch)
+    batch.status, batch.finished_at = "failed", utcnow()
+    batch.detail = {"error": message.both()}
+    session.flush()
+    return LoadReport(str(path), department, "failed", batch.id, error=message.both())
+
+
+# -- push API -------------------------------------------------------------------------------------
+
+def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_id: str,
+               rows: Sequence[object], actor_id: int | None,
+               now: dt.datetime | None = None) -> tuple[Batch, bool]:
+    """Accept a pushed batch; a re-send of the same ``batch_id`` is a no-op returning the first
+    result. Returns the batch and whether it was a re-send."""
+    mapping = mapping_for(department)
+    existing = find_batch(session, department, batch_id)
+    if existing is not None and existing.status == "done":
+        return existing, True
+    if len(rows) > MAX_PUSH_ROWS:
+        raise Invalid(Message(_("每批最多 {limit} 行，本批 {count} 行：请拆分后分批报送"),
+                              {"limit": MAX_PUSH_ROWS, "count": len(rows)}))
+    now = now or utcnow()
+    catalogue = load_catalogue()
+    batch = _new_batch(session, department=department, external_id=batch_id,
+                       source_name=f"api:{batch_id}", channel="api", catalogue=catalogue,
+                       mapping_version=mapping.version, actor_id=actor_id, now=now)
+    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, keep_results=True)
+    for chunk in records_to_chunks(rows, keep_blank=True, first=0):
+        load.add(Chunk(chunk.frame.with_columns(pl.col(ROW) + 1)), seqs=chunk.frame[ROW])
+    return load.finish(), False
+
+
+# -- values written by other capabilities -----------------------------------------------------------
+
+def _value_columns(catalogue: Catalogue, code: str, value: object) -> tuple[float | None, str | None]:
+    if code not in catalogue.indicators:
+        raise Invalid(Message(_("未知的指标代码 {code}"), {"code": code}))
+    ind = catalogue.get(code)
+    try:
+        if ind.type in NUMERIC_TYPES:
+            number = float(value)  # type: ignore[arg-type]
+            if ind.type == "integer" and not number.is_integer():
+                raise ValueError
+            return number, None
+        if ind.type == "code" and str(value) not in ind.codes:
+            raise ValueError
+        if ind.type == "date":
+            return None, (value if isinstance(value, dt.date) else
+                          dt.date.fromisoformat(str(value))).isoformat()
+        return None, str(value)
+    except (TypeError, ValueError):
+        raise Invalid(Message(_("指标 {code}（{type}）不接受取值 {value}"),
+                              {"code": code, "type": ind.type, "value": str(value)})) from None
+
+
+def record_values(session: Session, *, actor: Any, department: str, source: str,
+                  values: list[tuple[int, str, object, dt.date]],
+                  now: dt.datetime | None = None) -> Batch:
+    """Write values into the credit file for another capability (repayments, collection points,
+    village evaluation). The same call twice is one batch (its content is its external id)."""
+    catalogue = load_catalogue()
+    rows = [(int(s), c, *_value_columns(catalogue, c, v), o) for s, c, v, o in values]
+    canon = json.dumps([[s, c, n, t, o.isoformat()] for s, c, n, t, o in rows], ensure_ascii=False)
+    external = "values:" + hashlib.sha256(f"{source}\x1f{canon}".encode()).hexdigest()
+    existing = find_batch(session, department, external)
+    if existing is not None:
+        return existing
+    _check_subjects(session, {r[0] for r in rows})
+    now = now or utcnow()
+    actor_id = getattr(actor, "id", actor if isinstance(actor, int) else None)
+    batch = _new_batch(session, department=department, external_id=external, source_name=source,
+                       channel="service", catalogue=catalogue, mapping_version=None,
+                       actor_id=actor_id, now=now)
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "subject_id": pl.Int64, "indicator_code": pl.String, "value_num": pl.Float64,
+        "value_text": pl.String, "observed_on": pl.Date}).with_row_index("__seq__").with_columns(
+        pl.lit(batch.id, pl.Int64).alias("batch_id"), pl.lit(department).alias("department"),
+        pl.lit(catalogue.version, pl.Int64).alias("catalogue_version"),
+        pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("recorded_at"))
+    if frame.height:
+        frame = frame.with_columns(digests(frame))
+        store = Store(session)
+        store.insert_values(frame)
+        store.upsert_current(frame.sort("subject_id", "indicator_code", "observed_on", "__seq__")
+                             .unique(["subject_id", "indicator_code"], keep="last"))
+    batch.received = batch.accepted = batch.values_written = frame.height
+    batch.status, batch.finished_at = "done", now
+    session.flush()
+    return batch
+
+
+def _check_subjects(session: Session, ids: set[int]) -> None:
+    if not ids:
+        return
+    found = set(session.scalars(sa.select(Subject.id).where(Subject.id.in_(ids))))
+    missing = sorted(ids - found)
+    if missing:
+        raise Invalid(Message(_("主体 {ids} 不存在"), {"ids": ", ".join(map(str, missing[:10]))}))

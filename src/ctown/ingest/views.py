@@ -1,0 +1,121 @@
+"""Pages: batches, the quarantine (list, correct, replay), identity confirmations, credit file."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.i18n import _
+from ctown.ingest import quarantine as q
+from ctown.ingest.creditfile import credit_file
+from ctown.ingest.mapping import load_mappings
+from ctown.ingest.models import Batch
+from ctown.web.deps import current_user, get_db, locale_of, require_roles, verify_csrf
+from ctown.web.templating import render
+
+router = APIRouter()
+CLERKS = (Role.county_admin, Role.township_officer, Role.department_feed)
+NAV = [
+    {"href": "/ingest/batches", "label": _("数据归集"), "roles": CLERKS},
+    {"href": "/ingest/quarantine", "label": _("隔离区"), "roles": CLERKS},
+    {"href": "/ingest/matches", "label": _("身份待确认"), "roles": CLERKS},
+]
+SUBJECT_LINKS = [{"href": "/subjects/{id}/credit-file", "label": _("信用档案")}]
+
+
+def _departments() -> dict[str, tuple[str, str]]:
+    return {c: (m.name_zh, m.name_en) for c, m in load_mappings().items()}
+
+
+@router.get("/ingest/batches", response_class=HTMLResponse)
+def batches(request: Request, page: int = 1, user: User = Depends(require_roles(*CLERKS)),
+            db: Session = Depends(get_db)) -> HTMLResponse:
+    stmt = sa.select(Batch)
+    if Role(user.role) == Role.department_feed:
+        stmt = stmt.where(Batch.department == (user.department_code or "-"))
+    rows = db.scalars(stmt.order_by(Batch.id.desc()).limit(100).offset((max(page, 1) - 1) * 100)
+                      ).all()
+    return render(request, "ingest/batches.html", user=user, batches=rows,
+                  departments=_departments(), page=page)
+
+
+@router.get("/ingest/quarantine", response_class=HTMLResponse)
+def quarantine(request: Request, department: str = "", status: str = "open", page: int = 1,
+               user: User = Depends(require_roles(*CLERKS)), db: Session = Depends(get_db)
+               ) -> HTMLResponse:
+    result = q.list_rows(db, request.app.state.cipher, user, department=department or None,
+                         status=status, page=page)
+    return render(request, "ingest/quarantine.html", user=user, result=result,
+                  department=department, status=status, departments=_departments(),
+                  message=request.query_params.get("done"))
+
+
+@router.get("/ingest/quarantine/{row_id}", response_class=HTMLResponse)
+def quarantine_row(request: Request, row_id: int, user: User = Depends(require_roles(*CLERKS)),
+                   db: Session = Depends(get_db)) -> HTMLResponse:
+    row = q._get(db, user, row_id)
+    item = q._item(request.app.state.cipher, row, "")
+    return render(request, "ingest/quarantine_row.html", user=user, item=item)
+
+
+@router.post("/ingest/quarantine/{row_id}/fix", dependencies=[Depends(verify_csrf)])
+async def quarantine_fix(request: Request, row_id: int,
+                         user: User = Depends(require_roles(*CLERKS)),
+                         db: Session = Depends(get_db)) -> RedirectResponse:
+    form = await request.form()
+    changes = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("col:")}
+    cipher = request.app.state.cipher
+    q.fix_row(db, cipher, user, row_id, changes)
+    if form.get("replay"):
+        q.replay(db, cipher, user, ids=[row_id])
+        return RedirectResponse("/ingest/quarantine?done=replayed", status_code=303)
+    return RedirectResponse(f"/ingest/quarantine/{row_id}", status_code=303)
+
+
+@router.post("/ingest/quarantine/replay", dependencies=[Depends(verify_csrf)])
+def quarantine_replay(request: Request, department: str = Form(""),
+                      ids: list[int] = Form(default_factory=list),
+                      user: User = Depends(require_roles(*CLERKS)),
+                      db: Session = Depends(get_db)) -> RedirectResponse:
+    q.replay(db, request.app.state.cipher, user, ids=ids or None, department=department or None)
+    return RedirectResponse(f"/ingest/quarantine?department={department}&done=replayed",
+                            status_code=303)
+
+
+@router.post("/ingest/quarantine/discard", dependencies=[Depends(verify_csrf)])
+def quarantine_discard(ids: list[int] = Form(default_factory=list),
+                       user: User = Depends(require_roles(*CLERKS)),
+                       db: Session = Depends(get_db)) -> RedirectResponse:
+    q.discard(db, user, ids)
+    return RedirectResponse("/ingest/quarantine?done=discarded", status_code=303)
+
+
+@router.get("/ingest/matches", response_class=HTMLResponse)
+def matches(request: Request, user: User = Depends(require_roles(*CLERKS)),
+            db: Session = Depends(get_db)) -> HTMLResponse:
+    items = q.list_matches(db, request.app.state.cipher, user)
+    return render(request, "ingest/matches.html", user=user, items=items,
+                  departments=_departments())
+
+
+@router.post("/ingest/matches/{match_id}", dependencies=[Depends(verify_csrf)])
+def decide(request: Request, match_id: int, decision: str = Form(...),
+           user: User = Depends(require_roles(*CLERKS)),
+           db: Session = Depends(get_db)) -> RedirectResponse:
+    q.decide(db, request.app.state.cipher, user, match_id, confirm=decision == "confirm")
+    return RedirectResponse("/ingest/matches", status_code=303)
+
+
+@router.get("/subjects/{subject_id}/credit-file", response_class=HTMLResponse)
+def credit_file_page(request: Request, subject_id: int, as_of: dt.date | None = None,
+                     user: User = Depends(current_user), db: Session = Depends(get_db)
+                     ) -> HTMLResponse:
+    cf = credit_file(db, user, subject_id, as_of, locale_of(request))
+    return render(request, "ingest/credit_file.html", user=user, cf=cf,
+                  departments=_departments())

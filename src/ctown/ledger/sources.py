@@ -1,0 +1,128 @@
+"""What the ledger commits to: the source tables and the canonical record of each row.
+
+A leaf is ``canonical({"kind": kind, "ref": id, "record": record})`` — sorted keys, no spaces,
+UTF-8 (:func:`ctown.registry.events.canonical`). ``ctown ledger verify`` re-derives every leaf from
+its row, so a row changed, deleted or inserted behind the platform's back shows up by kind and id.
+
+Sources are read in bulk through Core selects (no ORM objects), in id order, in chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.capabilities import optional_module
+from ctown.registry.events import canonical
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table whose rows are appended to the ledger: ``kind`` names it in leaves and reports."""
+
+    kind: str
+    table: sa.Table
+    id_column: str
+    columns: tuple[str, ...]
+    to_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def id_col(self) -> sa.Column[Any]:
+        return self.table.c[self.id_column]
+
+    def _select(self) -> sa.Select[Any]:
+        return sa.select(*(self.table.c[c] for c in self.columns)).order_by(self.id_col)
+
+    def record(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self.to_record(row) if self.to_record else row
+
+    def after(self, session: Session, last_id: int | None, limit: int
+              ) -> list[tuple[int, dict[str, Any]]]:
+        """The next ``limit`` rows with an id above ``last_id`` (None: from the first), in order."""
+        stmt = self._select() if last_id is None else self._select().where(self.id_col > last_id)
+        return self._records(session.execute(stmt.limit(limit)).all())
+
+    def _records(self, rows: Sequence[Any]) -> list[tuple[int, dict[str, Any]]]:
+        # Plain tuples zipped with the column names once: RowMapping per row costs more than
+        # the hashing it feeds.
+        names, key = self.columns, self.columns.index(self.id_column)
+        return [(int(r[key]), self.record(dict(zip(names, r, strict=True)))) for r in rows]
+
+    def by_ids(self, session: Session, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 5000):
+            chunk = list(ids[start:start + 5000])
+            rows = session.execute(self._select().where(self.id_col.in_(chunk))).all()
+            out.update(self._records(rows))
+        return out
+
+    def ids_upto(self, session: Session, high: int) -> list[int]:
+        stmt = sa.select(self.id_col).where(self.id_col <= high).order_by(self.id_col)
+        return [int(i) for i in session.scalars(stmt)]
+
+    def count(self, session: Session, after: int | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(self.table)
+        if after is not None:
+            stmt = stmt.where(self.id_col > after)
+        return int(session.scalar(stmt) or 0)
+
+
+def leaf_bytes(kind: str, ref: int, record: dict[str, Any]) -> bytes:
+    return canonical({"kind": kind, "ref": ref, "record": record})
+
+
+def leaf_object(data: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(data.decode("utf-8"))
+    return value
+
+
+# -- the sources of this platform ----------------------------------------------------------------
+def _change_event_source() -> Source | None:
+    from ctown.registry.models import ChangeEvent
+
+    table = ChangeEvent.__table__
+    assert isinstance(table, sa.Table)
+    return Source("change_event", table, "id",
+                  ("id", "occurred_at", "subject_id", "actor_id", "source", "action", "entity",
+                   "payload", "digest"))
+
+
+def _loan_decision_source() -> Source | None:
+    """Every step of a loan application (submit, reviews, approval, refusal) — append-only."""
+    models = optional_module("lending", "models")
+    transition = getattr(models, "Transition", None) if models else None
+    if transition is None:
+        return None
+    table = transition.__table__
+    return Source("loan_decision", table, "id",
+                  ("id", "application_id", "action", "from_state", "to_state", "actor_id",
+                   "actor_role", "at", "reason"))
+
+
+def all_sources() -> dict[str, Source]:
+    """Change events of the registry (every credit-file change and grade), then what other
+    capabilities declare in ``ctown.<capability>.ledger.ledger_sources()`` (the audit
+    trail with consents, and credit-report queries); loan decisions from lending's transitions."""
+    found = [_change_event_source(), _loan_decision_source()]
+    for cap in ("privacy",):
+        module = optional_module(cap, "ledger")
+        fn = getattr(module, "ledger_sources", None) if module else None
+        if fn:
+            found.extend(s for s in fn() if isinstance(s, Source))
+    return {s.kind: s for s in found if s is not None}
+
+
+def iter_records(session: Session, source: Source, chunk: int = 5000
+                 ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    last: int | None = None
+    while True:
+        rows = source.after(session, last, chunk)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]

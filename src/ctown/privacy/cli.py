@@ -1,0 +1,117 @@
+"""``ctown keys`` (rotation of the field-encryption keys) and ``ctown privacy`` (scheduled work)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from ctown.settings import Settings
+
+keys_app = typer.Typer(help="字段加密密钥 / field-encryption keys", no_args_is_help=True,
+                       pretty_exceptions_show_locals=False)
+privacy_app = typer.Typer(help="个人信息保护 / privacy tasks", no_args_is_help=True,
+                          pretty_exceptions_show_locals=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(keys_app, name="keys")
+    root.add_typer(privacy_app, name="privacy")
+
+
+@contextmanager
+def _database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
+    from ctown.cli import open_database
+
+    settings, engine, factory = open_database()
+    try:
+        yield settings, factory
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("rotate")
+def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
+               max_batches: Annotated[int | None, typer.Option(
+                   help="stop after this many batches (run again to resume)")] = None) -> None:
+    """Add a key version and re-encrypt every encrypted field with it, online and resumable.
+
+    An unfinished earlier rotation is resumed instead of adding yet another version."""
+    from ctown.privacy.crypto import FieldCipher
+    from ctown.privacy.rotation import rotate
+
+    with _database() as (settings, factory):
+        cipher = FieldCipher.from_settings(settings)
+        result = rotate(factory, cipher, batch=batch, max_batches=max_batches)
+    print(json.dumps({"active_version": result.active_version, "added": result.added_version,
+                      "rewritten": result.rewritten, "remaining": result.remaining,
+                      "skipped_concurrent": result.skipped_concurrent,
+                      "values_per_version": result.per_version, "complete": result.complete}))
+    if not result.complete:
+        raise typer.Exit(3)
+
+
+@keys_app.command("retire")
+def retire_cmd() -> None:
+    """Retire every key version that no stored value uses any more."""
+    from ctown.privacy.crypto import FieldCipher
+    from ctown.privacy.rotation import retire_unused
+
+    with _database() as (settings, factory), factory.begin() as session:
+        cipher = FieldCipher.from_settings(settings)
+        retired = retire_unused(session, cipher)
+        print(json.dumps({"retired": retired, "active_version": cipher.active_version,
+                          "versions": cipher.key_versions}))
+
+
+@keys_app.command("status")
+def status_cmd() -> None:
+    """Key versions of the ring and how many stored values each one encrypts."""
+    from ctown.privacy.crypto import FieldCipher
+    from ctown.privacy.rotation import version_counts
+
+    with _database() as (settings, factory), factory() as session:
+        cipher = FieldCipher.from_settings(settings)
+        print(json.dumps({"suite": cipher.suite, "active_version": cipher.active_version,
+                          "versions": cipher.key_versions,
+                          "values_per_version": version_counts(session)}))
+
+
+@privacy_app.command("notify-negatives")
+def notify_cmd() -> None:
+    """Tell farmers about new negative records before they go live (条例 art. 15)."""
+    from ctown.privacy.tasks import notify_negatives
+
+    with _database() as (_s, factory), factory.begin() as session:
+        print(json.dumps({"notices": notify_negatives(session)}))
+
+
+@privacy_app.command("purge")
+def purge_cmd(today: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default today)")]
+              = None) -> None:
+    """Delete negative records five years after the behaviour ended (条例 art. 16)."""
+    from ctown.privacy.tasks import purge_negatives
+
+    day = dt.date.fromisoformat(today) if today else None
+    with _database() as (_s, factory), factory.begin() as session:
+        print(json.dumps({"deleted": purge_negatives(session, day)}))
+
+
+@privacy_app.command("overdue")
+def overdue_cmd() -> None:
+    """Objections not answered within 20 days (exit 1 when there are any)."""
+    from ctown.privacy.service import overdue_objections
+
+    with _database() as (_s, factory), factory() as session:
+        late = overdue_objections(session)
+        print(json.dumps([{"id": o.id, "subject_id": o.subject_id, "due_at": o.due_at.isoformat()}
+                          for o in late]))
+    if late:
+        raise typer.Exit(1)

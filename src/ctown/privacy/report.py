@@ -1,0 +1,103 @@
+"""The credit report (信用报告) a bank sees under the farmer's authorisation, and the data handed
+to a bank under the separate consent to provide it (PIPL art. 23).
+
+Both follow the one policy table (:mod:`ctown.privacy.policy`), leave out negative records the
+farmer has not yet been told about (条例 art. 15) and mark items under objection as disputed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.catalogue.service import load_catalogue
+from ctown.privacy import policy
+from ctown.privacy.models import NegativeNotice
+from ctown.privacy.service import Access, disputed_codes, request_access
+from ctown.registry.models import Subject
+
+
+def credit_report(session: Session, actor: User, subject_id: int, purpose: str,
+                  locale: str | None = None) -> tuple[Access, dict[str, Any] | None]:
+    access = request_access(session, actor, subject_id, purpose, "query")
+    if not access.allowed:
+        return access, None
+    return access, build_report(session, actor, access.subject, locale)
+
+
+def notified(session: Session, subject_id: int) -> set[tuple[str, str]]:
+    """(indicator, observed_on ISO) of negative records the subject has been told about."""
+    rows = session.execute(sa.select(NegativeNotice.indicator_code, NegativeNotice.observed_on)
+                           .where(NegativeNotice.subject_id == subject_id,
+                                  NegativeNotice.notified_at.is_not(None)))
+    return {(code, day.isoformat()) for code, day in rows}
+
+
+def build_report(session: Session, actor: User, subject: Subject,
+                 locale: str | None = None) -> dict[str, Any]:
+    from ctown.ingest.creditfile import credit_file
+
+    file = credit_file(session, actor, subject.id, locale=locale)
+    catalogue = load_catalogue()
+    told = notified(session, subject.id)
+    disputed = disputed_codes(session, [subject.id, subject.household_id or subject.id])
+    items = []
+    for ind in file.indicators:
+        cur = ind.current
+        meta = catalogue.indicators.get(ind.code)
+        if cur is None or meta is None:
+            continue
+        if meta.negative and (ind.code, cur.observed_on.isoformat()) not in told:
+            continue  # not live until the farmer has been told
+        shown = policy.shown(actor.role, meta.sensitivity, cur.value, cur.display)
+        if shown is None:
+            continue
+        items.append({"code": ind.code, "name_zh": ind.name_zh, "name_en": ind.name_en,
+                      "value": shown, "unit": ind.unit,
+                      "visibility": str(policy.visibility(actor.role, meta.sensitivity)),
+                      "observed_on": cur.observed_on.isoformat(), "department": cur.department,
+                      "negative": meta.negative, "disputed": ind.code in disputed})
+    return {"subject_id": file.subject_id, "kind": file.kind, "name": file.name,
+            "region_code": file.region_code, "grade": _grade(session, subject),
+            "catalogue_version": file.catalogue_version, "indicators": items}
+
+
+def _grade(session: Session, subject: Subject) -> dict[str, Any] | None:
+    try:
+        from ctown.scoring.service import current_grade
+    except ImportError:  # scoring not installed: the report has no grade
+        return None
+    record = current_grade(session, subject.household_id or subject.id)
+    return None if record is None else {"grade": record.grade, "score": record.score}
+
+
+def provide_data(session: Session, actor: User, subject_id: int, purpose: str
+                 ) -> tuple[Access, list[dict[str, Any]]]:
+    """Current values handed to the bank under the separate "provide" consent, as an export:
+    the policy table applied to the whole frame, unnotified negatives left out."""
+    from ctown.ingest.models import CurrentValue
+
+    access = request_access(session, actor, subject_id, purpose, "provide")
+    if not access.allowed:
+        return access, []
+    subject = access.subject
+    rows = session.execute(sa.select(CurrentValue.subject_id, CurrentValue.indicator_code,
+                                     CurrentValue.value_num, CurrentValue.value_text,
+                                     CurrentValue.observed_on)
+                           .where(CurrentValue.subject_id == subject.id)).all()
+    frame = pl.DataFrame([r._asdict() for r in rows], schema={
+        "subject_id": pl.Int64, "indicator_code": pl.String, "value_num": pl.Float64,
+        "value_text": pl.String, "observed_on": pl.Date})
+    catalogue = load_catalogue()
+    told = notified(session, subject.id)
+    negatives = [c for c, ind in catalogue.indicators.items() if ind.negative]
+    frame = frame.filter(~pl.col("indicator_code").is_in(negatives) | pl.concat_str(
+        [pl.col("indicator_code"), pl.col("observed_on").cast(pl.String)], separator="|"
+    ).is_in([f"{c}|{d}" for c, d in told]))
+    sensitivity = {c: ind.sensitivity for c, ind in catalogue.indicators.items()}
+    out = policy.apply_to_frame(frame, actor.role, sensitivity)
+    return access, out.with_columns(pl.col("observed_on").cast(pl.String)).to_dicts()

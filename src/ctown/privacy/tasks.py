@@ -1,0 +1,85 @@
+"""Scheduled privacy work: tell farmers about new negative records before they go live, and
+delete negative records five years after the behaviour ended (条例 art. 15, art. 16).
+
+Both work on whole sets with one statement each (no row-by-row loops over the credit file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ctown.catalogue.service import load_catalogue
+from ctown.db import utcnow
+from ctown.privacy.models import NegativeNotice
+from ctown.privacy.service import audit
+
+log = logging.getLogger(__name__)
+RETENTION_YEARS = 5
+
+
+def negative_codes() -> list[str]:
+    return sorted(code for code, ind in load_catalogue().indicators.items() if ind.negative)
+
+
+def notify_negatives(session: Session) -> int:
+    """Create (and send) a notice for every negative current value nobody has been told about.
+
+    The report leaves a negative value out until its notice exists, so the farmer always hears of
+    it first. The SMS itself goes through the notices backend of the settings (console locally).
+    """
+    from ctown.ingest.models import CurrentValue
+
+    codes = negative_codes()
+    if not codes:
+        return 0
+    known = sa.select(NegativeNotice.id).where(
+        NegativeNotice.subject_id == CurrentValue.subject_id,
+        NegativeNotice.indicator_code == CurrentValue.indicator_code,
+        NegativeNotice.observed_on == CurrentValue.observed_on)
+    rows = session.execute(sa.select(CurrentValue.subject_id, CurrentValue.indicator_code,
+                                     CurrentValue.observed_on)
+                           .where(CurrentValue.indicator_code.in_(codes), ~sa.exists(known))
+                           ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    session.execute(sa.insert(NegativeNotice), [
+        {"subject_id": s, "indicator_code": c, "observed_on": d, "created_at": now,
+         "notified_at": now} for s, c, d in rows])
+    # Logged by count only: no names, identifiers or phone numbers in logs.
+    log.info("negative-record notices sent: %d", len(rows))
+    audit(session, None, "negative.notice", "notices", count=len(rows))
+    return len(rows)
+
+
+def cutoff(today: dt.date) -> dt.date:
+    try:
+        return today.replace(year=today.year - RETENTION_YEARS)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - RETENTION_YEARS, day=28)
+
+
+def purge_negatives(session: Session, today: dt.date | None = None) -> int:
+    """Delete negative values whose behaviour ended more than five years ago (``observed_on``
+    is the date the behaviour ended, e.g. the day an overdue loan was settled)."""
+    from ctown.ingest.models import CurrentValue, IndicatorValue
+
+    codes = negative_codes()
+    limit = cutoff(today or utcnow().date())
+    if not codes:
+        return 0
+    gone = session.execute(sa.delete(IndicatorValue).where(
+        IndicatorValue.indicator_code.in_(codes), IndicatorValue.observed_on < limit)).rowcount
+    session.execute(sa.delete(CurrentValue).where(
+        CurrentValue.indicator_code.in_(codes), CurrentValue.observed_on < limit))
+    session.execute(sa.update(NegativeNotice).where(
+        NegativeNotice.indicator_code.in_(codes), NegativeNotice.observed_on < limit,
+        NegativeNotice.purged_at.is_(None)).values(purged_at=utcnow()))
+    if gone:
+        audit(session, None, "negative.purge", "indicator_values", count=gone,
+              before=limit.isoformat())
+    return int(gone or 0)

@@ -1,0 +1,134 @@
+"""Pages of privacy: the farmer's own page (authorisations, who looked, objections, complaints),
+the bank's credit report under consent, the privacy officer's desk, the auditor's trail."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.errors import Forbidden
+from ctown.i18n import Message, _
+from ctown.ledger import service as ledger_service
+from ctown.privacy import policy, report, service
+from ctown.web.deps import current_user, get_db, locale_of, verify_csrf
+from ctown.web.templating import render
+
+router = APIRouter(prefix="/privacy")
+DB = Annotated[Session, Depends(get_db)]
+Me = Annotated[User, Depends(current_user)]
+CSRF = [Depends(verify_csrf)]
+
+NAV = [{"href": "/privacy/me", "label": _("我的授权与查询记录"),
+        "roles": ["farmer", "credit_proxy"]},
+       {"href": "/privacy/officer", "label": _("异议与投诉"),
+        "roles": ["privacy_officer", "county_admin", "township_officer"]},
+       {"href": "/privacy/audit", "label": _("审计日志"),
+        "roles": ["evaluator", "county_admin", "privacy_officer"]}]
+SUBJECT_LINKS = [{"href": "/privacy/report/{id}", "label": _("查询信用报告（需授权）"),
+                  "kinds": ("household", "entity"), "roles": ["bank_officer"]}]
+
+
+def _back(path: str, message: str = "") -> RedirectResponse:
+    return RedirectResponse(path + (f"?msg={message}" if message else ""), status_code=303)
+
+
+@router.get("/me", response_class=HTMLResponse)
+def me(request: Request, user: Me, db: DB, subject: int | None = None) -> HTMLResponse:
+    subject_id = subject or user.subject_id
+    context = {"consents": [], "queries": [], "subject_id": subject_id}
+    if subject_id is not None:
+        context = {"consents": service.consents_for(db, user, subject_id),
+                   "queries": service.queries_for(db, user, subject_id),
+                   "subject_id": subject_id}
+    return render(request, "privacy/me.html", user=user, purposes=service.PURPOSES,
+                  objections=[o for o in service.objections_for(db, user)
+                              if o.raised_by_id == user.id],
+                  complaints=service.complaints_for(db, user),
+                  message=_msg(request), **context)
+
+
+def _msg(request: Request) -> str | None:
+    return {"granted": _("授权已记录"), "revoked": _("授权已撤回"), "objected": _("异议已提交"),
+            "complained": _("投诉已提交"), "answered": _("已答复")}.get(
+        request.query_params.get("msg", ""))
+
+
+@router.post("/consents", dependencies=CSRF)
+def grant(user: Me, db: DB, subject_id: Annotated[int, Form()],
+          bank_code: Annotated[str, Form()], purpose: Annotated[str, Form()],
+          scope: Annotated[str, Form()] = "query", days: Annotated[int, Form()] = 90
+          ) -> Response:
+    service.grant_consent(db, user, subject_id=subject_id, bank_code=bank_code,
+                          purpose=purpose, scope=scope, days=days)
+    return _back(f"/privacy/me?subject={subject_id}&msg=granted")
+
+
+@router.post("/consents/{consent_id}/revoke", dependencies=CSRF)
+def revoke(consent_id: int, user: Me, db: DB) -> Response:
+    consent = service.revoke_consent(db, user, consent_id)
+    return _back(f"/privacy/me?subject={consent.subject_id}&msg=revoked")
+
+
+@router.post("/objections", dependencies=CSRF)
+def object_to(user: Me, db: DB, subject_id: Annotated[int, Form()],
+              reason: Annotated[str, Form()], indicator_code: Annotated[str, Form()] = ""
+              ) -> Response:
+    service.raise_objection(db, user, subject_id=subject_id, indicator_code=indicator_code or None,
+                            reason=reason)
+    return _back("/privacy/me", "objected")
+
+
+@router.post("/complaints", dependencies=CSRF)
+def complain(user: Me, db: DB, text: Annotated[str, Form()]) -> Response:
+    service.file_complaint(db, user, text)
+    return _back("/privacy/me", "complained")
+
+
+@router.get("/report/{subject_id}", response_class=HTMLResponse)
+def credit_report(subject_id: int, request: Request, user: Me, db: DB,
+                  purpose: str = "loan_application") -> HTMLResponse:
+    access, body = report.credit_report(db, user, subject_id, purpose, locale_of(request))
+    return render(request, "privacy/report.html", user=user, access=access, report=body,
+                  purposes=service.PURPOSES, purpose=purpose,
+                  status_code=200 if access.allowed else 403)
+
+
+@router.get("/officer", response_class=HTMLResponse)
+def officer(request: Request, user: Me, db: DB) -> HTMLResponse:
+    if Role(user.role) not in service.OBJECTION_ROLES:
+        raise Forbidden(Message(_("您的角色无权访问此功能")))
+    return render(request, "privacy/officer.html", user=user,
+                  complaints=service.complaints_for(db, user)
+                  if Role(user.role) == Role.privacy_officer else [],
+                  objections=service.objections_for(db, user),
+                  overdue={o.id for o in service.overdue_objections(db)},
+                  policy=policy.table(), levels=policy.SENSITIVITIES, message=_msg(request))
+
+
+@router.post("/objections/{objection_id}/answer", dependencies=CSRF)
+def answer_objection(objection_id: int, user: Me, db: DB,
+                     answer: Annotated[str, Form()]) -> Response:
+    service.answer_objection(db, user, objection_id, answer)
+    return _back("/privacy/officer", "answered")
+
+
+@router.post("/complaints/{complaint_id}/answer", dependencies=CSRF)
+def answer_complaint(complaint_id: int, user: Me, db: DB,
+                     answer: Annotated[str, Form()]) -> Response:
+    service.answer_complaint(db, user, complaint_id, answer)
+    return _back("/privacy/officer", "answered")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, user: Me, db: DB, action: str = "") -> HTMLResponse:
+    events = service.audit_events(db, user, action=action or None)
+    log = ledger_service.get_log(db)
+    on_ledger = (ledger_service.tree(db, log).high_water("audit") if log else None) or 0
+    checkpoint = ledger_service.latest_checkpoint(db)
+    return render(request, "privacy/audit.html", user=user, events=events, action=action,
+                  on_ledger=on_ledger, log=log, checkpoint=checkpoint)

@@ -1,0 +1,30 @@
+"""The demo of collection points and 三率 on both databases: visible data, idempotent, counts only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from tests.factories import build_county
+
+from ctown.collection import demo as collection_demo
+from ctown.collection import status as collection_status
+from ctown.privacy.crypto import FieldCipher
+from ctown.quality import demo as quality_demo
+from ctown.quality import status as quality_status
+from ctown.settings import Settings
+
+
+def test_demo_is_visible_and_idempotent(session: Session, tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path)
+    build_county(session, FieldCipher.from_settings(settings), households=6)
+    for _ in range(2):
+        collection_demo.build(session, settings, tmp_path / "work")
+        quality_demo.build(session, settings, tmp_path / "work")
+    counts = collection_status.counts(session)
+    assert counts["collection.terminals"] == 2 and counts["collection.terminals_revoked"] == 1
+    assert counts["collection.batches"] == 15
+    assert counts["collection.records_accepted"] > 0
+    assert counts["collection.records_rejected"] == 15  # one unknown household in every batch
+    assert counts["collection.refusals"] == 2  # the replay and the revoked terminal
+    assert quality_status.counts(session) == {"quality.probes": 1, "quality.probes_failed": 0}

@@ -1,0 +1,66 @@
+"""Scoring runs over the credit file: whole county, incremental, history and change events."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ctown.registry.models import ChangeEvent, Subject
+from ctown.scoring import tasks
+from ctown.scoring.grades import GRADES
+from ctown.scoring.models import GradeRecord
+from ctown.scoring.service import current_grade, current_grades
+from tests.test_scoring_support import VILLAGE, credit_file, households, monthly, person
+
+
+def _county(session):
+    good, bad, plain = households(session, 3, prefix="R")
+    session.add(Subject(kind="collective", name="测试村村集体", region_code=VILLAGE))
+    for hh, year in ((good, 1980), (bad, 1985), (plain, 1970)):
+        person(session, hh, year)
+    credit_file(session, good, {"I0401": 150000, "I0205": True, "I0201": 12, "I1101": "1",
+                                "I1102": 20, "I0506": "1", "I0504": 0})
+    monthly(session, good, "I0507", [1.0] * 12)
+    credit_file(session, bad, {"I0401": 30000, "I0703": True, "I0506": "4", "I0504": 120,
+                               "I1101": "4"})
+    monthly(session, bad, "I0504", [0, 0, 0, 30, 60, 90, 120, 120, 120, 120, 120, 120])
+    return good, bad, plain
+
+
+def test_whole_county_run_grades_every_subject_with_reasons(session) -> None:
+    good, bad, plain = _county(session)
+    summary = tasks.score_all(session)
+    assert summary["scored"] == 4  # three households and the village collective
+    grades = current_grades(session, [good, bad, plain])
+    assert set(grades) == {good, bad, plain}
+    assert grades[good].score > grades[plain].score > grades[bad].score
+    assert GRADES.index(grades[good].grade) < GRADES.index(grades[bad].grade)
+    # +5 per on-time instalment, capped at 60: 12 instalments give the full 60.
+    up = [r for r in grades[good].reasons if r["direction"] == "up"]
+    assert any(r["code"] == "repaid_on_time" and r["points"] == 60 for r in up)
+    down = [r for r in grades[bad].reasons if r["direction"] == "down"]
+    assert down and all(r["zh"] and r["en"] for r in down)
+    assert {r["code"] for r in down} & {"dishonest", "loan_class", "overdue_months"}
+    assert any(r["direction"] == "improve" for r in grades[plain].reasons)
+    collective = session.scalar(sa.select(GradeRecord).join(
+        Subject, Subject.id == GradeRecord.subject_id).where(Subject.kind == "collective"))
+    assert collective is not None and collective.grade in GRADES
+
+
+def test_second_run_changes_nothing_then_incremental_rescoring(session) -> None:
+    good, bad, plain = _county(session)
+    tasks.score_all(session)
+    again = tasks.score_all(session)
+    assert again["changed"] == 0
+    before = current_grade(session, good)
+    # New data for one household arrives in batch 7: it lands on the dishonest-debtor list.
+    credit_file(session, good, {"I0703": True, "I0506": "5"}, batch_id=7)
+    inc = tasks.rescore_changed(session, since_batch_id=6)
+    assert inc["scored"] == 2  # the household and its village
+    after = current_grade(session, good)
+    assert after.score < before.score and after.id != before.id
+    history = session.scalars(sa.select(GradeRecord).where(GradeRecord.subject_id == good)).all()
+    assert len(history) == 3 and sum(g.is_current for g in history) == 1
+    events = session.scalars(sa.select(ChangeEvent).where(
+        ChangeEvent.subject_id == good, ChangeEvent.entity == "grade")).all()
+    assert events[-1].payload["to"] == after.grade
+    assert current_grade(session, plain).run_id != after.run_id  # untouched by the increment
