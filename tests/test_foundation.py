@@ -80,3 +80,18 @@ def test_sm_cipher_suite_round_trip(tmp_path: Path) -> None:
     token = cipher.encrypt("330521195001010015", "subjects.id_cipher:x")
     assert cipher.decrypt(token, "subjects.id_cipher:x") == "330521195001010015"
     assert len(cipher.blind_index("a")) == 64
+
+
+def test_cipher_picks_up_a_rotation_by_another_process(tmp_path: Path) -> None:
+    import os as _os
+
+    from ctown.privacy.crypto import FieldCipher
+
+    server = FieldCipher.load(tmp_path / "k.json")
+    rotator = FieldCipher.load(tmp_path / "k.json")
+    rotator.add_version()
+    rotator.save()
+    _os.utime(tmp_path / "k.json", ns=(1, 2))  # a distinct mtime even on coarse clocks
+    token = rotator.encrypt("13800000000", "subjects.phone_cipher:x")
+    assert server.decrypt(token, "subjects.phone_cipher:x") == "13800000000"
+    assert FieldCipher.version_of(server.encrypt("a", "b")) == 2

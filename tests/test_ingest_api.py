@@ -4,18 +4,17 @@ credit file (JSON and page), the quarantine and identity-confirmation pages."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from test_ingest_support import HEAD1, HEAD2, V1, cipher_at, seed_regions, write_county
-from webutil import csrf_from, login, make_app_client
 
 from ctown.accounts.service import create_user, issue_token
 from ctown.db import make_engine, session_factory, transaction
 from ctown.ingest.service import load_file
 from ctown.registry.tasks import resolve
+from test_ingest_support import HEAD1, HEAD2, V1, cipher_at, seed_regions, write_county
+from webutil import csrf_from, login, make_app_client
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ again, ends in exactly the state (``ctown status``) of an uninterrupted load —
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

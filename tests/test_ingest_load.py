@@ -9,6 +9,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from ctown.accounts.models import User
+from ctown.ingest import digest, quarantine, status
+from ctown.ingest.creditfile import credit_file
+from ctown.ingest.models import Batch, CurrentValue, IndicatorValue, PendingMatch, QuarantinedRow
+from ctown.ingest.service import load_file, record_values
+from ctown.privacy.crypto import FieldCipher
+from ctown.registry.models import Subject
+from ctown.registry.tasks import resolve
 from test_ingest_support import (
     BANK_GOOD,
     HEAD1,
@@ -21,15 +30,6 @@ from test_ingest_support import (
     seed_regions,
     write_county,
 )
-
-from ctown.accounts.models import User
-from ctown.ingest import digest, quarantine, status
-from ctown.ingest.creditfile import credit_file
-from ctown.ingest.models import Batch, CurrentValue, IndicatorValue, PendingMatch, QuarantinedRow
-from ctown.ingest.service import load_file, record_values
-from ctown.privacy.crypto import FieldCipher
-from ctown.registry.models import Subject
-from ctown.registry.tasks import resolve
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from sqlalchemy.orm import Session
+from tests.factories import COUNTY, build_county
 
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
@@ -18,7 +19,6 @@ from ctown.privacy import demo as privacy_demo
 from ctown.privacy import status as privacy_status
 from ctown.privacy.crypto import FieldCipher
 from ctown.settings import get_settings
-from tests.factories import COUNTY, build_county
 
 
 def test_demo_steps_are_idempotent_and_verifiable(session: Session, tmp_path: Path) -> None:

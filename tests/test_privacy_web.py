@@ -57,6 +57,7 @@ def test_bank_refused_then_allowed_and_the_farmer_sees_both(site) -> None:  # ty
     assert [q["outcome"] for q in log][:2] == ["allowed", "refused"]
     page = client.get("/privacy/me", headers=_h(info, "farmer"))
     assert page.status_code == 200 and "RCB001" in page.text and "未授权，已拒绝" in page.text
+    assert "存证回执" in page.text
     bank_page = client.get(f"/privacy/report/{hh}", params={"purpose": "post_loan"},
                            headers=_h(info, "bank"))
     assert bank_page.status_code == 403 and "拒绝" in bank_page.text

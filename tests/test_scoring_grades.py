@@ -64,3 +64,22 @@ def test_record_grade_refuses_unknown_grade(session) -> None:
     with pytest.raises(Invalid):
         record_grade(session, subject_id=sid, score=1, grade="F", pd=0.5, reasons=[],
                      model_version="v", actor=None)
+
+
+def test_rank_ordering_check_flags_a_grade_out_of_order() -> None:
+    import numpy as np
+
+    from ctown.scoring.county import SEGMENT_MIN, rank_check
+
+    rng = np.random.default_rng(3)
+    grades = list(rng.choice(GRADES, 12_000))
+    risk = np.array([0.01 + 0.04 * GRADES.index(g) for g in grades])
+    y = (rng.random(len(grades)) < risk).astype(int)
+    (seg,) = rank_check(grades, y, {"all": np.ones(len(y), bool)})
+    assert seg["applies"] and seg["n"] >= SEGMENT_MIN and seg["ordered"]
+    rates = [r["bad_rate"] for r in seg["by_grade"]]
+    assert rates == sorted(rates)
+    # Swap the outcomes of A1 and C1: A1 now has more bads than its neighbours.
+    swapped = ["C1" if g == "A1" else "A1" if g == "C1" else g for g in grades]
+    (bad,) = rank_check(swapped, y, {"all": np.ones(len(y), bool)})
+    assert not bad["ordered"]

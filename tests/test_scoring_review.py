@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from tests.test_scoring_support import user
 
 from ctown.errors import Conflict, Forbidden
 from ctown.scoring import review
-from tests.test_scoring_support import user
 
 
 def _version(session, tag: str = "a"):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from tests.test_scoring_support import VILLAGE, credit_file, households, monthly, person
 
 from ctown.registry.models import ChangeEvent, Subject
 from ctown.scoring import tasks
 from ctown.scoring.grades import GRADES
 from ctown.scoring.models import GradeRecord
 from ctown.scoring.service import current_grade, current_grades
-from tests.test_scoring_support import VILLAGE, credit_file, households, monthly, person
 
 
 def _county(session):
@@ -47,7 +47,7 @@ def test_whole_county_run_grades_every_subject_with_reasons(session) -> None:
 
 
 def test_second_run_changes_nothing_then_incremental_rescoring(session) -> None:
-    good, bad, plain = _county(session)
+    good, _bad, plain = _county(session)
     tasks.score_all(session)
     again = tasks.score_all(session)
     assert again["changed"] == 0
@@ -64,3 +64,25 @@ def test_second_run_changes_nothing_then_incremental_rescoring(session) -> None:
         ChangeEvent.subject_id == good, ChangeEvent.entity == "grade")).all()
     assert events[-1].payload["to"] == after.grade
     assert current_grade(session, plain).run_id != after.run_id  # untouched by the increment
+
+
+def test_cli_score_all_json(db_factory, tmp_path, monkeypatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctown.cli import app
+    from ctown.db import make_engine, session_factory
+
+    url = db_factory.migrated_url()
+    engine = make_engine(url)
+    with session_factory(engine).begin() as s:
+        for hh in households(s, 2, prefix="C"):
+            person(s, hh, 1975)
+    engine.dispose()
+    monkeypatch.setenv("CTOWN_DATABASE_URL", url)
+    monkeypatch.setenv("CTOWN_VAR_DIR", str(tmp_path))
+    res = CliRunner().invoke(app, ["score", "--all", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["scored"] == 2 and summary["seconds"] >= 0 and summary["changed"] == 2

@@ -4,7 +4,6 @@ download, sign-off through the web by three roles, go-live by the county admin."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa

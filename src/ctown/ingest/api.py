@@ -26,6 +26,7 @@ from ctown.web.deps import (
 )
 
 router = APIRouter(tags=["ingest"])
+FEED = require_roles(Role.department_feed)
 
 
 def _feed_of(user: User, department: str, request: Request, db: Session) -> None:
@@ -47,7 +48,7 @@ def push_result(batch: Batch, resent: bool) -> PushBatchOut:
 @router.post("/feeds/{department}/batches", response_model=PushBatchOut,
              dependencies=[Depends(verify_csrf)])
 def push(request: Request, department: str, body: PushBatchIn,
-         user: User = Depends(require_roles(Role.department_feed)),
+         user: User = Depends(FEED),
          db: Session = Depends(get_db)) -> PushBatchOut:
     """Push a batch of rows in the department's own column names; the answer says what became
     of every row (accepted / quarantined with reasons / duplicate)."""

@@ -19,7 +19,7 @@ from ctown.accounts.roles import CLEAR_IDENTIFIER_ROLES, Role
 from ctown.accounts.scope import get_subject_for
 from ctown.catalogue.schemas import Catalogue, Indicator
 from ctown.catalogue.service import load_catalogue
-from ctown.i18n import translate
+from ctown.i18n import _, translate
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue
 from ctown.ingest.schemas import CreditFileOut, IndicatorFile, ValueOut
 from ctown.privacy.masking import mask_name
@@ -36,7 +36,7 @@ def display(ind: Indicator | None, num: float | None, text: str | None, locale: 
     if ind is None:
         return text if text is not None else ("" if num is None else f"{num:g}")
     if ind.type == "boolean" and num is not None:
-        return translate("是" if num else "否", locale)
+        return translate(_("是") if num else _("否"), locale)
     if ind.type == "code" and text is not None:
         label = ind.codes.get(text)
         return (label.en if locale == "en" else label.zh) if label else text

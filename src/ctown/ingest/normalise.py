@@ -9,6 +9,7 @@ path could not accept. Messages for bad values are built by :mod:`ctown.ingest.m
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,6 +20,7 @@ from ctown.registry import identifiers as ids
 #: Full-width ASCII (ＡＢＣ１２３，．) and the ideographic space, to their half-width forms.
 _FULL = [chr(c) for c in range(0xFF01, 0xFF5F)] + ["\u3000", "\u00a0"]
 _HALF = [chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)] + [" ", " "]
+_FULL_TABLE = str.maketrans(dict(zip(_FULL, _HALF, strict=True)))
 _EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 = 1900-01-01 (Excel's 1900 leap-year bug included)
 _TRUE = ("是", "y", "yes", "true", "t", "1", "1.0", "有", "√", "✓", "对", "正常")
 _FALSE = ("否", "n", "no", "false", "f", "0", "0.0", "无", "×", "✗", "错")
@@ -107,12 +109,17 @@ def _key(s: pl.Series) -> pl.Series:
     return clean_text(s).str.replace_all(r"\s", "")
 
 
+def key_text(value: str) -> str:
+    """:func:`_key` for one value of a mapping's code table (plain Python: tables are small)."""
+    return re.sub(r"\s", "", value.translate(_FULL_TABLE))
+
+
 def parse_code(s: pl.Series, table: dict[str, str], allowed: set[str] | None,
                labels: dict[str, str] | None = None) -> Parsed:
     """A department value → catalogue code through the mapping's table; a value that already is
     an allowed code (or its Chinese label) is taken as it is."""
     key = _key(s)
-    lookup = {_key(pl.Series([k])).item(): v for k, v in table.items()}
+    lookup = {key_text(k): v for k, v in table.items()}
     if allowed:
         lookup.update({c: c for c in allowed if c not in lookup})
     if labels:
@@ -128,7 +135,7 @@ def parse_bool(s: pl.Series, table: dict[str, str] | None = None) -> Parsed:
     key = _key(s).str.to_lowercase()
     lookup = {k: 1.0 for k in _TRUE} | {k: 0.0 for k in _FALSE}
     for k, v in (table or {}).items():
-        lookup[_key(pl.Series([k])).str.to_lowercase().item()] = 1.0 if v in ("1", "true") else 0.0
+        lookup[key_text(k).lower()] = 1.0 if v in ("1", "true") else 0.0
     values = key.replace_strict(lookup, default=None, return_dtype=pl.Float64)
     return Parsed(values.alias(s.name), (key.is_not_null() & values.is_null()).fill_null(False))
 

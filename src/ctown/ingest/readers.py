@@ -13,7 +13,6 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -40,6 +39,8 @@ _SAMPLE = 1 << 16
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "hz", "cp936", "euc_cn", "hz_gb_2312"}
 _DELIMITERS = (",", "\t", ";", "|")
 _HEADER_SCAN = 20
+_WRAPPERS = ("rows", "data", "records", "items")
+_WRAPPER = re.compile(r'"(?:rows|data|records|items)"\s*:\s*\[')
 
 
 class ReadError(ValueError):
@@ -324,31 +325,42 @@ def _xlsx_rows(buffered: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator
 
 def _xlsx_chunks(rows: Iterator[list[Any]], names: list[str], first_row: int, chunk_rows: int,
                  sheet: str) -> Iterator[Chunk]:
-    width = len(names)
-    cols: list[list[str | None]] = [[] for _ in range(width)]
-    numbers: list[int] = []
-    row_no = first_row
+    block: list[list[Any]] = []
+    start = first_row
     for row in rows:
-        texts = [cell_text(c) for c in row[:width]]
-        if any(t is not None and t.strip() for t in texts):
-            texts += [None] * (width - len(texts))
-            for col, t in zip(cols, texts, strict=True):
-                col.append(t)
-            numbers.append(row_no)
-        row_no += 1
-        if len(numbers) >= chunk_rows:
-            yield _frame(names, cols, numbers, sheet)
-            cols, numbers = [[] for _ in range(width)], []
-    if numbers:
-        yield _frame(names, cols, numbers, sheet)
+        block.append(row)
+        if len(block) >= chunk_rows:
+            yield _sheet_frame(block, names, start, sheet)
+            start += len(block)
+            block = []
+    if block:
+        yield _sheet_frame(block, names, start, sheet)
 
 
-def _frame(names: list[str], cols: list[list[str | None]], numbers: list[int],
-           sheet: str | None) -> Chunk:
-    data: dict[str, Any] = {n: pl.Series(n, c, dtype=pl.String) for n, c in zip(names, cols,
-                                                                               strict=True)}
-    data[ROW] = pl.Series(ROW, numbers, dtype=pl.Int64)
-    return Chunk(pl.DataFrame(data), sheet)
+def _sheet_frame(block: list[list[Any]], names: list[str], start: int, sheet: str) -> Chunk:
+    """Cells to text column by column: text columns go as they are, number columns through
+    Polars, and only columns of mixed types value by value (:func:`cell_text`)."""
+    width = len(names)
+    data: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        values = [r[i] if i < len(r) else None for r in block]
+        data[name] = _cells_to_text(name, values)
+    data[ROW] = pl.Series(ROW, range(start, start + len(block)), dtype=pl.Int64)
+    frame = pl.DataFrame(data) if width else pl.DataFrame({ROW: data[ROW]})
+    return Chunk(_drop_blank(frame), sheet)
+
+
+def _cells_to_text(name: str, values: list[Any]) -> pl.Series:
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:
+        s = pl.Series(name, values, dtype=pl.String).str.strip_chars()
+        return pl.select(pl.when(s != "").then(s).alias(name)).to_series()
+    if kinds <= {float, int, type(None)}:
+        nums = pl.Series(name, values, dtype=pl.Float64)
+        exact = ((nums.round(0) == nums) & (nums.abs() < 1e15)).fill_null(True)
+        if exact.all():  # whole numbers print without ".0", as a clerk sees them in Excel
+            return nums.cast(pl.Int64).cast(pl.String)
+    return pl.Series(name, [cell_text(v) for v in values], dtype=pl.String)
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -377,7 +389,7 @@ def _json_objects(path: Path, encoding: str) -> Iterator[object]:
         pos = start.end() if start else 0
         in_array = buf[pos:pos + 1] == "["
         if buf[pos:pos + 1] == "{" and not _is_json_lines(buf[pos:]):
-            wrapper = re.compile(r'"(?:rows|data|records|items)"\s*:\s*\[').search(buf, pos)
+            wrapper = _WRAPPER.search(buf, pos)
             if wrapper is None:
                 raise ReadError(Message(_("JSON 文件 {file} 应为对象数组、JSON Lines，或含 rows 数组的对象"),
                                         {"file": path.name}))
@@ -411,9 +423,11 @@ def _json_objects(path: Path, encoding: str) -> Iterator[object]:
 def _is_json_lines(text: str) -> bool:
     first = text.split("\n", 1)[0].strip()
     try:
-        return isinstance(json.loads(first), dict)
+        obj = json.loads(first)
     except json.JSONDecodeError:
         return False
+    # One object on one line that carries the rows in a list is a wrapper, not JSON Lines.
+    return isinstance(obj, dict) and not any(isinstance(obj.get(k), list) for k in _WRAPPERS)
 
 
 def read_json(path: Path, encoding: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
@@ -424,29 +438,31 @@ def records_to_chunks(records: Iterable[object], chunk_rows: int = CHUNK_ROWS,
                       first: int = 1, keep_blank: bool = False) -> Iterator[Chunk]:
     """Dicts (JSON objects, API rows) as text chunks; a row that is not an object becomes a row
     whose only column ``__invalid__`` holds its text, so it is quarantined and not lost."""
-    names: dict[str, None] = {}
-    block: list[dict[str, str | None]] = []
+    block: list[dict[str, Any]] = []
     numbers: list[int] = []
     for n, obj in enumerate(records, start=first):
-        if isinstance(obj, dict):
-            row = {str(k).strip(): json_text(v) for k, v in obj.items()}
-        else:
-            row = {INVALID: json_text(obj) or "null"}
-        if keep_blank or any(v is not None and v.strip() for v in row.values()):
-            names.update(dict.fromkeys(row))
-            block.append(row)
+        if not isinstance(obj, dict):
+            obj = {INVALID: json_text(obj) or "null"}
+        if keep_blank or any(v is not None and str(v).strip() for v in obj.values()):
+            block.append(obj)
             numbers.append(n)
         if len(block) >= chunk_rows:
-            yield _records_frame(block, numbers, list(names))
+            yield _records_frame(block, numbers)
             block, numbers = [], []
     if block:
-        yield _records_frame(block, numbers, list(names))
+        yield _records_frame(block, numbers)
 
 
-def _records_frame(block: list[dict[str, str | None]], numbers: list[int],
-                   names: list[str]) -> Chunk:
-    data: dict[str, Any] = {n: pl.Series(n, [r.get(n) for r in block], dtype=pl.String)
-                            for n in names}
+def _records_frame(block: list[dict[str, Any]], numbers: list[int]) -> Chunk:
+    """Column by column: a column of text (the usual case) goes to Polars as it is; only columns
+    holding numbers, booleans or nested values are turned into text value by value."""
+    names = list(dict.fromkeys(k for obj in block for k in obj))
+    data: dict[str, Any] = {}
+    for name in names:
+        values = [obj.get(name) for obj in block]
+        if not set(map(type, values)) <= {str, type(None)}:
+            values = [json_text(v) for v in values]
+        data[name.strip()] = pl.Series(name, values, dtype=pl.String)
     data[ROW] = pl.Series(ROW, numbers, dtype=pl.Int64)
     return Chunk(pl.DataFrame(data))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 import polars as pl
 import sqlalchemy as sa
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 SUBJECT = "__subject__"
 INDEX = "__index__"
+#: Blind indexes already computed in this process, per key ring: the same resident ID arrives
+#: from many departments, and an HMAC per distinct ID per file is most of the look-up's cost.
+_INDEX_CACHE: WeakKeyDictionary[FieldCipher, dict[str, str]] = WeakKeyDictionary()
+_CACHE_LIMIT = 500_000
 
 
 class Resolver:
@@ -44,8 +49,11 @@ class Resolver:
         if self.kind != "resident_id":
             return ids.fill_null("").alias(INDEX)
         distinct = ids.drop_nulls().unique().to_list()
+        cache = _INDEX_CACHE.setdefault(self.cipher, {})
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
         bi = self.cipher.blind_index
-        self._index = {v: bi(v) for v in distinct}
+        self._index = {v: cache.get(v) or cache.setdefault(v, bi(v)) for v in distinct}
         return ids.replace_strict(self._index, default="", return_dtype=pl.String).alias(INDEX)
 
     # -- look-up --------------------------------------------------------------------------------
@@ -77,10 +85,10 @@ class Resolver:
     def _join(self, column: str, target: str, keys: list[str], extra: str) -> list[tuple[str, int]]:
         conn = self.session.connection()
         if self.dialect == "postgresql":
-            sql = (f"SELECT s.{column}, s.{target} FROM subjects AS s "  # noqa: S608 fixed names
+            sql = (f"SELECT s.{column}, s.{target} FROM subjects AS s "
                    f"WHERE s.{column} = ANY(:keys) AND s.{target} IS NOT NULL{extra}")
             return [tuple(r) for r in conn.execute(sa.text(sql), {"keys": keys})]  # type: ignore[misc]
-        sql = (f"SELECT s.{column}, s.{target} FROM json_each(:keys) AS j "  # noqa: S608
+        sql = (f"SELECT s.{column}, s.{target} FROM json_each(:keys) AS j "
                f"CROSS JOIN subjects AS s ON s.{column} = j.value "
                f"WHERE s.{target} IS NOT NULL{extra}")
         return [tuple(r) for r in conn.execute(sa.text(sql), {"keys": json.dumps(keys)})]  # type: ignore[misc]

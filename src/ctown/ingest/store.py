@@ -27,13 +27,30 @@ _UPSERT_CURRENT = (
     # A late file with an older observation must not replace a newer value.
     "WHERE excluded.observed_on >= current_values.observed_on")
 _UPSERT_KEYS = (
-    "INSERT INTO ingest_record_keys (department, key_hash, content_hash, batch_id) {source} "
+    "INSERT INTO ingest_record_keys ({cols}) {source} "
     "ON CONFLICT (department, key_hash) DO UPDATE SET content_hash = excluded.content_hash, "
     "batch_id = excluded.batch_id")
 
 
 def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
     return zip(*(frame[c].to_list() for c in frame.columns), strict=True)
+
+
+_PER_BATCH = ("batch_id", "department", "catalogue_version", "recorded_at")
+
+
+def _split_constants(frame: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame]:
+    """Columns that hold one value for the whole batch become SQL literals (fewer Python objects
+    per row in ``executemany``); they are integers or text we wrote ourselves, quoted as SQL."""
+    fixed: dict[str, str] = {}
+    for name in _PER_BATCH:
+        if name in frame.columns and frame[name].n_unique() == 1:
+            value = frame[name][0]
+            if isinstance(value, int):
+                fixed[name] = str(int(value))
+            elif isinstance(value, str):
+                fixed[name] = "'" + value.replace("'", "''") + "'"
+    return fixed, frame.drop(list(fixed))
 
 
 def sqlite_time(value: dt.datetime) -> str:
@@ -67,10 +84,11 @@ class Store:
         if self.dialect == "postgresql":
             self._copy("indicator_values", data)
             return
-        cols = ", ".join(VALUE_COLUMNS)
-        marks = ", ".join("?" * len(VALUE_COLUMNS))
-        self.raw.executemany(f"INSERT INTO indicator_values ({cols}) VALUES ({marks})",  # noqa: S608
-                             _rows(data))
+        fixed, varying = _split_constants(data)
+        cols = ", ".join([*varying.columns, *fixed])
+        marks = ", ".join(["?"] * varying.width + list(fixed.values()))
+        self.raw.executemany(f"INSERT INTO indicator_values ({cols}) VALUES ({marks})",
+                             _rows(varying))
 
     def upsert_current(self, frame: pl.DataFrame) -> None:
         """``frame`` holds at most one row per (subject, indicator): the batch's latest."""
@@ -83,11 +101,13 @@ class Store:
             self._execute("TRUNCATE ingest_current_stage")
             self._copy("ingest_current_stage", data)
             self._execute(_UPSERT_CURRENT.format(
-                cols=cols, source=f"SELECT {cols} FROM ingest_current_stage"))  # noqa: S608
+                cols=cols, source=f"SELECT {cols} FROM ingest_current_stage"))
             return
-        marks = ", ".join("?" * len(CURRENT_COLUMNS))
+        fixed, varying = _split_constants(data)
+        cols = ", ".join([*varying.columns, *fixed])
+        marks = ", ".join(["?"] * varying.width + list(fixed.values()))
         self.raw.executemany(_UPSERT_CURRENT.format(cols=cols, source=f"VALUES ({marks})"),
-                             _rows(data))
+                             _rows(varying))
 
     # -- record keys -----------------------------------------------------------------------------
     def existing_keys(self, department: str, keys: list[str]) -> dict[str, str]:
@@ -115,10 +135,15 @@ class Store:
             self._stage()
             self._execute("TRUNCATE ingest_keys_stage")
             self._copy("ingest_keys_stage", frame)
+            cols = "department, key_hash, content_hash, batch_id"
             self._execute(_UPSERT_KEYS.format(
-                source="SELECT department, key_hash, content_hash, batch_id FROM ingest_keys_stage"))
+                cols=cols, source=f"SELECT {cols} FROM ingest_keys_stage"))
             return
-        self.raw.executemany(_UPSERT_KEYS.format(source="VALUES (?, ?, ?, ?)"), _rows(frame))
+        fixed, varying = _split_constants(frame)
+        cols = ", ".join([*varying.columns, *fixed])
+        marks = ", ".join(["?"] * varying.width + list(fixed.values()))
+        self.raw.executemany(_UPSERT_KEYS.format(cols=cols, source=f"VALUES ({marks})"),
+                             _rows(varying))
 
     # -- PostgreSQL helpers ----------------------------------------------------------------------
     def _execute(self, sql: str) -> None:
@@ -137,9 +162,14 @@ class Store:
         self._staged = True
 
     def _copy(self, table: str, frame: pl.DataFrame) -> None:
-        buf = io.BytesIO()
-        frame.write_csv(buf, include_header=False, null_value="\\N", quote_style="necessary")
-        cols = ", ".join(frame.columns)
-        with self.raw.cursor() as cur, cur.copy(
-                f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-            copy.write(buf.getbuffer())
+        copy_frame(self.raw, table, frame)
+
+
+def copy_frame(raw: Any, table: str, frame: pl.DataFrame) -> None:
+    """``COPY table FROM STDIN`` of a frame, written as CSV by Polars (psycopg connection)."""
+    buf = io.BytesIO()
+    frame.write_csv(buf, include_header=False, null_value="\\N", quote_style="necessary")
+    cols = ", ".join(frame.columns)
+    with raw.cursor() as cur, cur.copy(
+            f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
+        copy.write(buf.getbuffer())

@@ -21,6 +21,7 @@ from ctown.web.templating import render
 
 router = APIRouter()
 CLERKS = (Role.county_admin, Role.township_officer, Role.department_feed)
+CLERK = require_roles(*CLERKS)
 NAV = [
     {"href": "/ingest/batches", "label": _("数据归集"), "roles": CLERKS},
     {"href": "/ingest/quarantine", "label": _("隔离区"), "roles": CLERKS},
@@ -34,7 +35,7 @@ def _departments() -> dict[str, tuple[str, str]]:
 
 
 @router.get("/ingest/batches", response_class=HTMLResponse)
-def batches(request: Request, page: int = 1, user: User = Depends(require_roles(*CLERKS)),
+def batches(request: Request, page: int = 1, user: User = Depends(CLERK),
             db: Session = Depends(get_db)) -> HTMLResponse:
     stmt = sa.select(Batch)
     if Role(user.role) == Role.department_feed:
@@ -47,7 +48,7 @@ def batches(request: Request, page: int = 1, user: User = Depends(require_roles(
 
 @router.get("/ingest/quarantine", response_class=HTMLResponse)
 def quarantine(request: Request, department: str = "", status: str = "open", page: int = 1,
-               user: User = Depends(require_roles(*CLERKS)), db: Session = Depends(get_db)
+               user: User = Depends(CLERK), db: Session = Depends(get_db)
                ) -> HTMLResponse:
     result = q.list_rows(db, request.app.state.cipher, user, department=department or None,
                          status=status, page=page)
@@ -57,7 +58,7 @@ def quarantine(request: Request, department: str = "", status: str = "open", pag
 
 
 @router.get("/ingest/quarantine/{row_id}", response_class=HTMLResponse)
-def quarantine_row(request: Request, row_id: int, user: User = Depends(require_roles(*CLERKS)),
+def quarantine_row(request: Request, row_id: int, user: User = Depends(CLERK),
                    db: Session = Depends(get_db)) -> HTMLResponse:
     row = q._get(db, user, row_id)
     item = q._item(request.app.state.cipher, row, "")
@@ -66,7 +67,7 @@ def quarantine_row(request: Request, row_id: int, user: User = Depends(require_r
 
 @router.post("/ingest/quarantine/{row_id}/fix", dependencies=[Depends(verify_csrf)])
 async def quarantine_fix(request: Request, row_id: int,
-                         user: User = Depends(require_roles(*CLERKS)),
+                         user: User = Depends(CLERK),
                          db: Session = Depends(get_db)) -> RedirectResponse:
     form = await request.form()
     changes = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("col:")}
@@ -81,7 +82,7 @@ async def quarantine_fix(request: Request, row_id: int,
 @router.post("/ingest/quarantine/replay", dependencies=[Depends(verify_csrf)])
 def quarantine_replay(request: Request, department: str = Form(""),
                       ids: list[int] = Form(default_factory=list),
-                      user: User = Depends(require_roles(*CLERKS)),
+                      user: User = Depends(CLERK),
                       db: Session = Depends(get_db)) -> RedirectResponse:
     q.replay(db, request.app.state.cipher, user, ids=ids or None, department=department or None)
     return RedirectResponse(f"/ingest/quarantine?department={department}&done=replayed",
@@ -90,14 +91,14 @@ def quarantine_replay(request: Request, department: str = Form(""),
 
 @router.post("/ingest/quarantine/discard", dependencies=[Depends(verify_csrf)])
 def quarantine_discard(ids: list[int] = Form(default_factory=list),
-                       user: User = Depends(require_roles(*CLERKS)),
+                       user: User = Depends(CLERK),
                        db: Session = Depends(get_db)) -> RedirectResponse:
     q.discard(db, user, ids)
     return RedirectResponse("/ingest/quarantine?done=discarded", status_code=303)
 
 
 @router.get("/ingest/matches", response_class=HTMLResponse)
-def matches(request: Request, user: User = Depends(require_roles(*CLERKS)),
+def matches(request: Request, user: User = Depends(CLERK),
             db: Session = Depends(get_db)) -> HTMLResponse:
     items = q.list_matches(db, request.app.state.cipher, user)
     return render(request, "ingest/matches.html", user=user, items=items,
@@ -106,7 +107,7 @@ def matches(request: Request, user: User = Depends(require_roles(*CLERKS)),
 
 @router.post("/ingest/matches/{match_id}", dependencies=[Depends(verify_csrf)])
 def decide(request: Request, match_id: int, decision: str = Form(...),
-           user: User = Depends(require_roles(*CLERKS)),
+           user: User = Depends(CLERK),
            db: Session = Depends(get_db)) -> RedirectResponse:
     q.decide(db, request.app.state.cipher, user, match_id, confirm=decision == "confirm")
     return RedirectResponse("/ingest/matches", status_code=303)

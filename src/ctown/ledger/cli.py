@@ -51,7 +51,7 @@ def _emit(obj: object) -> None:
 def _check_one(text: str) -> bool:
     """Valid or not; raises Malformed for input that is not a proof object."""
     try:
-        obj = json.loads(text)
+        obj = json.loads(text.lstrip("\ufeff"))  # files saved by Windows editors start with a BOM
     except json.JSONDecodeError as exc:
         raise Malformed(f"not JSON: {exc}") from None
     return check_proof(obj)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ctown.ledger import service
 from ctown.ledger.sources import all_sources, leaf_bytes
+from ctown.settings import get_settings
 
 if TYPE_CHECKING:
     from ctown.settings import Settings
@@ -20,9 +21,11 @@ if TYPE_CHECKING:
 BATCH = 20_000
 
 
-def append_pending(session: Session, settings: Settings, batch: int = BATCH) -> int:
+def append_pending(session: Session, settings: Settings | None = None, batch: int = BATCH) -> int:
     """Append up to ``batch`` new source records (all kinds) and sign a checkpoint; returns how
-    many were appended (0 when the log is up to date)."""
+    many were appended (0 when the log is up to date). Settings default to the environment's
+    (they locate the signing key in ``var/`` and choose the hash of a new log)."""
+    settings = settings or get_settings()
     log = service.open_log(session, settings, lock=True)
     tree = service.tree(session, log)
     leaves: list[tuple[str, int, bytes]] = []
@@ -39,7 +42,7 @@ def append_pending(session: Session, settings: Settings, batch: int = BATCH) -> 
     return len(leaves)
 
 
-def append_all(session: Session, settings: Settings, batch: int = BATCH) -> int:
+def append_all(session: Session, settings: Settings | None = None, batch: int = BATCH) -> int:
     """Append everything pending (used by the demo and the checkpoint command)."""
     total = 0
     while (done := append_pending(session, settings, batch)) > 0:

@@ -169,6 +169,7 @@ def check_receipt(receipt: Any, vkey: str | None = None) -> Report:
 
 # -- command line --------------------------------------------------------------------------------
 def _verify_input(text: str, vkey: str | None) -> tuple[bool, dict[str, Any]]:
+    text = text.lstrip("\ufeff")  # files saved by Windows editors start with a BOM
     stripped = text.lstrip()
     if not stripped.startswith("{"):
         if not vkey:

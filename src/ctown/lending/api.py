@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -107,7 +108,20 @@ async def decide(request: FastRequest, body: ApplyIn) -> DecisionOut:
     session. A yield-dependency session would be closed from another thread, and under load the
     threads waiting for a database connection starve the ones that would give one back.
     """
-    return await run_in_threadpool(_decide_unit, request, body)
+    return await run_in_threadpool(_decide_serialised, request, body)
+
+
+#: SQLite has one writer at a time; threads that collide wait in its busy handler, which sleeps
+#: in growing steps (tens of ms) — the long tail under load. Queuing them on a lock is fair and
+#: wastes nothing. PostgreSQL locks rows, not the database, so it runs the threads in parallel.
+_SQLITE_WRITER = threading.Lock()
+
+
+def _decide_serialised(request: FastRequest, body: ApplyIn) -> DecisionOut:
+    if request.app.state.engine.dialect.name != "sqlite":
+        return _decide_unit(request, body)
+    with _SQLITE_WRITER:
+        return _decide_unit(request, body)
 
 
 def _decide_unit(request: FastRequest, body: ApplyIn) -> DecisionOut:

@@ -63,6 +63,7 @@ class FieldCipher:
         self._index_key = index_key
         self.active_version = active_version
         self.path = path
+        self._mtime = path.stat().st_mtime_ns if path is not None and path.exists() else 0
 
     # -- key ring file -------------------------------------------------------------------------
     @classmethod
@@ -121,8 +122,18 @@ class FieldCipher:
     def suite(self) -> str:
         return self._keys[self.active_version].suite
 
+    def refresh(self) -> None:
+        """Pick up a rotation done by another process (``ctown keys rotate``) without a restart."""
+        if self.path is None or not self.path.exists():
+            return
+        mtime = self.path.stat().st_mtime_ns
+        if mtime != self._mtime:
+            fresh = FieldCipher.load(self.path)
+            self._keys, self.active_version, self._mtime = fresh._keys, fresh.active_version, mtime
+
     # -- values --------------------------------------------------------------------------------
     def encrypt(self, text: str, aad: str) -> str:
+        self.refresh()
         key = self._keys[self.active_version]
         nonce = secrets.token_bytes(12)
         if key.suite == "sm":
@@ -133,6 +144,8 @@ class FieldCipher:
 
     def decrypt(self, token: str, aad: str) -> str:
         version_text, _, body = token.partition(":")
+        if version_text.isdigit() and int(version_text) not in self._keys:
+            self.refresh()
         key = self._keys.get(int(version_text)) if version_text.isdigit() else None
         if key is None or key.retired:
             raise DecryptionError(f"key version {version_text} unavailable")

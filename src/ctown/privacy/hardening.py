@@ -56,7 +56,7 @@ def _is_login(request: Request) -> bool:
 
 
 PUBLIC_PREFIXES = ("/api/v1/ledger/checkpoint", "/api/v1/ledger/key", "/api/v1/sms",
-                   "/api/v1/voice", "/login")
+                   "/api/v1/voice")
 
 
 def _is_public(request: Request) -> bool:
@@ -64,7 +64,7 @@ def _is_public(request: Request) -> bool:
 
 
 DEFAULT_LIMITS = (
-    Limit("login", _is_login, capacity=10, per_minute=10, failures_only=True),
+    Limit("login", _is_login, capacity=20, per_minute=10, failures_only=True),
     Limit("public", _is_public, capacity=120, per_minute=120),
 )
 

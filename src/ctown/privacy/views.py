@@ -40,16 +40,34 @@ def _back(path: str, message: str = "") -> RedirectResponse:
 @router.get("/me", response_class=HTMLResponse)
 def me(request: Request, user: Me, db: DB, subject: int | None = None) -> HTMLResponse:
     subject_id = subject or user.subject_id
-    context = {"consents": [], "queries": [], "subject_id": subject_id}
+    context: dict[str, object] = {"consents": [], "queries": [], "subject_id": subject_id,
+                                  "receipts": []}
     if subject_id is not None:
         context = {"consents": service.consents_for(db, user, subject_id),
                    "queries": service.queries_for(db, user, subject_id),
-                   "subject_id": subject_id}
+                   "subject_id": subject_id, "receipts": _receipts(db, subject_id)}
     return render(request, "privacy/me.html", user=user, purposes=service.PURPOSES,
                   objections=[o for o in service.objections_for(db, user)
                               if o.raised_by_id == user.id],
                   complaints=service.complaints_for(db, user),
                   message=_msg(request), **context)
+
+
+def _receipts(db: Session, subject_id: int, limit: int = 10) -> list[dict[str, object]]:
+    """The latest changes of the household's file with the ledger leaf that proves each."""
+    import sqlalchemy as sa
+
+    from ctown.registry.models import ChangeEvent, Subject
+
+    log = ledger_service.get_log(db)
+    if log is None:
+        return []
+    tree = ledger_service.tree(db, log)
+    members = sa.select(Subject.id).where(
+        sa.or_(Subject.id == subject_id, Subject.household_id == subject_id))
+    events = db.scalars(sa.select(ChangeEvent).where(ChangeEvent.subject_id.in_(members))
+                        .order_by(ChangeEvent.id.desc()).limit(limit))
+    return [{"event": e, "leaf": tree.locate("change_event", e.id)} for e in events]
 
 
 def _msg(request: Request) -> str | None:

@@ -123,10 +123,13 @@ def county_model(outcomes: Annotated[Path, typer.Option("--outcomes", exists=Tru
     from ctown.db import transaction
     from ctown.scoring import county
 
-    _settings, _engine, factory = open_database()
-    with transaction(factory) as session:
-        version, report = county.train_county(session, outcomes, risk_path=risk)
-        name, status = version.version, version.status
+    _settings, engine, factory = open_database()
+    try:
+        with transaction(factory) as session:
+            version, report = county.train_county(session, outcomes, risk_path=risk)
+            name, status = version.version, version.status
+    finally:
+        engine.dispose()
     keys = ("auc", "ks", "gini", "auc_true_pd", "n_train", "n_holdout", "candidates", "tuning")
     summary = {"version": name, "status": status, "model": "scorecard",
                "features": report.get("features", []), **{k: report.get(k) for k in keys}}
@@ -144,30 +147,39 @@ def versions() -> None:
     from ctown.cli import open_database
     from ctown.scoring import review
 
-    _settings, _engine, factory = open_database()
+    _settings, engine, factory = open_database()
     with factory() as session:
         rows = [{"id": v.id, "version": v.version, "status": v.status,
                  "auc": v.metrics.get("auc"), "ks": v.metrics.get("ks"),
                  "missing": ", ".join(review.missing_signoffs(session, v.id))}
                 for v in review.list_versions(session)]
+    engine.dispose()
     out.print(_table("模型版本 / model versions", [{k: str(v) for k, v in r.items()}
                                                   for r in rows]))
 
 
 def score_command(all_: Annotated[bool, typer.Option("--all", help="全县重新评分")] = False,
                   since_batch: Annotated[int | None, typer.Option("--since-batch")] = None,
+                  from_id: Annotated[int | None, typer.Option("--from-id", help="分区起始主体 id")
+                                     ] = None,
+                  to_id: Annotated[int | None, typer.Option("--to-id", help="分区结束主体 id")
+                                   ] = None,
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Score the county: every subject (--all) or those changed since an ingest batch."""
+    """Score the county: every subject (--all), one id range (--from-id/--to-id, a partition for
+    parallel runs) or only the subjects changed since an ingest batch (--since-batch)."""
     from ctown.cli import open_database
     from ctown.db import transaction
     from ctown.scoring import tasks
 
-    _settings, _engine, factory = open_database()
-    with transaction(factory) as session:
-        if all_ or since_batch is None:
-            summary = tasks.score_all(session)
-        else:
-            summary = tasks.rescore_changed(session, since_batch)
+    _settings, engine, factory = open_database()
+    try:
+        with transaction(factory) as session:
+            if all_ or since_batch is None:
+                summary = tasks.score_all(session, id_from=from_id, id_to=to_id)
+            else:
+                summary = tasks.rescore_changed(session, since_batch)
+    finally:
+        engine.dispose()  # no pooled connection left behind when the command returns
     if as_json:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:

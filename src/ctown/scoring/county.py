@@ -34,16 +34,22 @@ AGE_BANDS = ((0, 30, "<30"), (30, 45, "30-44"), (45, 60, "45-59"), (60, 70, "60-
 SEGMENT_MIN = 10_000
 
 
-def modelling_table(session: Session, outcomes: pl.DataFrame) -> pl.DataFrame:
-    """Household features joined to their loan outcomes by household number."""
+def household_frame(session: Session) -> pl.DataFrame:
+    """Every household's feature row (all indicators) with its household number."""
     st = tasks.setup(session)
-    as_of = tasks.as_of_date(session)
-    frame = tasks.feature_frames(session, Subject.kind == "household", st, as_of)["household"]
-    numbers = tasks._read(session, sa.select(Subject.id.label("subject_id"), Subject.household_no)
-                          .where(Subject.kind == "household"), {"household_no": pl.Utf8})
+    frame = tasks.feature_frames(session, Subject.kind == "household", st,
+                                 tasks.as_of_date(session), all_codes=True)["household"]
+    numbers = tasks.read_frame(session, sa.select(Subject.id.label("subject_id"), Subject.household_no)
+                          .where(Subject.kind == "household"),
+                          {"subject_id": pl.Int64, "household_no": pl.Utf8})
+    return frame.join(numbers, on="subject_id")
+
+
+def modelling_table(households: pl.DataFrame, outcomes: pl.DataFrame) -> pl.DataFrame:
+    """Household features joined to their loan outcomes by household number."""
     outcomes = outcomes.select(pl.col("household_no").cast(pl.Utf8),
                                pl.col(TARGET).cast(pl.Int8))
-    return frame.join(numbers, on="subject_id").join(outcomes, on="household_no", how="inner")
+    return households.join(outcomes, on="household_no", how="inner")
 
 
 def _split(frame: pl.DataFrame, seed: int = 42) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -128,7 +134,8 @@ def train_county(session: Session, outcomes_path: Path, *, actor: User | None = 
                  risk_path: Path | None = None) -> tuple[ModelVersion, dict[str, Any]]:
     """Train on the borrowers' outcomes, validate on a stratified holdout, register a draft."""
     st = tasks.setup(session)
-    frame = modelling_table(session, pl.read_csv(outcomes_path, infer_schema_length=0))
+    population = household_frame(session)
+    frame = modelling_table(population, pl.read_csv(outcomes_path, infer_schema_length=0))
     cols = features.model_columns(frame)
     fp = fingerprint(frame.select(*cols, TARGET))
     existing = session.scalar(sa.select(ModelVersion).where(ModelVersion.fingerprint == fp))
@@ -142,8 +149,6 @@ def train_county(session: Session, outcomes_path: Path, *, actor: User | None = 
     if risk_path is not None and risk_path.exists():
         truth = pl.read_csv(risk_path, schema_overrides={"household_no": pl.Utf8})
         truth = truth.select("household_no", pl.col("pd").cast(pl.Float64))
-    population = tasks.feature_frames(session, Subject.kind == "household", st,
-                                      tasks.as_of_date(session))["household"]
     report = validation(result.card, holdout, population, st.table, truth)
     report.update(model="scorecard", challenger=result.report["candidates"].get("gbm"),
                   candidates=result.report["candidates"], tuning=result.report["tuning"],

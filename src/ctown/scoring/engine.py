@@ -13,11 +13,11 @@ import numpy as np
 import polars as pl
 
 from ctown.scoring import reasons as why
-from ctown.scoring.features import rule_columns
+from ctown.scoring.features import hist_column, rule_columns
 from ctown.scoring.grades import GRADES, GradeTable
 from ctown.scoring.model.apply import feature_points
 from ctown.scoring.model.scorecard import Scorecard
-from ctown.scoring.rules import RuleCard, rule_points
+from ctown.scoring.rules import Factor, RuleCard, rule_points
 
 
 @dataclass
@@ -67,6 +67,7 @@ def _reasons(frame: pl.DataFrame, rules: pl.DataFrame, rule_card: RuleCard,
     factors = rule_card.factors()
     infos = [why.FactorInfo(f.code, f.name_zh, f.name_en, f.advice_zh, f.advice_en)
              for f in factors]
+    keys = [feature_key(f) for f in factors]
     rule_m = rules.to_numpy().astype(float)
     best = np.array([f.best() for f in factors], float)
     contrib, gaps = [rule_m * (1 - w)], [(best[None, :] - rule_m) * (1 - w)]
@@ -80,13 +81,40 @@ def _reasons(frame: pl.DataFrame, rules: pl.DataFrame, rule_card: RuleCard,
         gaps.append((mbest[None, :] - m) * w)
         improvable.append(np.ones(len(model_pts.columns), bool))
         infos += [why.feature_info(n) for n in model_pts.columns]
-    grades = frame["grade"].to_list()
-    scores = frame["score"].to_numpy()
-    nxt = [table.next_better(g) for g in grades]
-    needed = np.array([(b.min_score - s) if b else 0 for b, s in zip(nxt, scores, strict=True)])
-    return why.build(np.round(np.hstack(contrib)).astype(int), np.hstack(gaps),
-                     infos, np.concatenate(improvable), [b.grade if b else None for b in nxt],
-                     needed)
+        keys += list(model_pts.columns)
+    # Next better grade and the points still needed, over whole columns.
+    idx = frame["grade"].replace_strict({g: i for i, g in enumerate(GRADES)},
+                                        return_dtype=pl.Int64).to_numpy()
+    mins = np.array([b.min_score for b in table.grades])
+    better = np.maximum(idx - 1, 0)
+    needed = np.where(idx > 0, mins[better] - frame["score"].to_numpy(), 0)
+    names = [GRADES[b] if i > 0 else None for i, b in zip(idx.tolist(), better.tolist(),
+                                                          strict=True)]
+    # The rule card and the model may both use an indicator: one reason per indicator.
+    groups = list(dict.fromkeys(keys))
+    assign = np.zeros((len(keys), len(groups)))
+    assign[np.arange(len(keys)), [groups.index(k) for k in keys]] = 1.0
+    can = np.concatenate(improvable)
+    merged_infos = []
+    for g in groups:
+        members = [i for i, k in enumerate(keys) if k == g]
+        merged_infos.append(next((infos[i] for i in members if infos[i].advice_zh),
+                                 infos[members[0]]))
+    return why.build(np.round(np.hstack(contrib) @ assign).astype(int),
+                     np.hstack(gaps) @ assign, merged_infos, (can @ assign) > 0, names, needed)
+
+
+def feature_key(f: Factor) -> str:
+    """The feature column a rule factor reads (the learned model's name for the same data)."""
+    if f.source == "value":
+        return f.indicator or f.code
+    if f.source == "head":
+        return f"head.{f.indicator}"
+    if f.source == "age":
+        return "age"
+    if f.source == "history_count":
+        return hist_column(f)
+    return f.code
 
 
 def grade_counts(frame: pl.DataFrame) -> dict[str, int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
@@ -71,43 +70,45 @@ class _Memo(dict[tuple[str, int, int], dict[str, object]]):
         return value
 
 
+def _next(grade: str, needed: int) -> dict[str, object]:
+    msg = Message(_("距 {grade} 还差 {needed} 分"), {"grade": grade, "needed": needed})
+    return {"code": "next_grade", "points": needed, "direction": "next", "grade": grade,
+            "zh": msg.render("zh_Hans"), "en": msg.render("en")}
+
+
 def build(contrib: np.ndarray, gaps: np.ndarray, infos: list[FactorInfo], improvable: np.ndarray,
           next_grade: list[str | None], needed: np.ndarray, top: int = 2
           ) -> list[list[dict[str, object]]]:
     """contrib: n × F points above (+) or below (−) neutral; gaps: n × F points still to gain.
-    Ranking on whole arrays; the texts are built once per (factor, points) and joined on; Polars
-    assembles the per-subject lists (no Python loop over subjects)."""
-    n = contrib.shape[0]
+    The ranking is done on whole arrays. Every text is built once per (factor, points) and the
+    subjects' lists share those objects, so the remaining loop only assembles references."""
+    rows = np.arange(contrib.shape[0])
     order = np.argsort(contrib, axis=1, kind="stable")
+    cols: list[list[int]] = []
+    depth = min(top, contrib.shape[1])
+    picks = [order[:, -1 - s] for s in range(depth)] + [order[:, s] for s in range(depth)]
+    for j in picks:  # the strongest ups first, then the strongest downs
+        cols += [j.tolist(), contrib[rows, j].tolist()]
     gains = np.where(improvable[None, :], gaps, -1)
     best_j = np.argmax(gains, axis=1)
-    slots = []
-    for s in range(min(top, contrib.shape[1])):
-        for kind, j in (("up", order[:, -1 - s]), ("down", order[:, s])):
-            v = contrib[np.arange(n), j].astype(np.int64)
-            keep = v >= MIN_POINTS if kind == "up" else v <= -MIN_POINTS
-            slots.append(pl.DataFrame({"row": np.arange(n)[keep], "slot": s + (kind == "down") * 10,
-                                       "kind": kind, "j": j[keep], "v": v[keep]}))
-    bv = np.round(gains[np.arange(n), best_j]).astype(np.int64)
-    keep = bv > 0
-    slots.append(pl.DataFrame({"row": np.arange(n)[keep], "slot": 99, "kind": "improve",
-                               "j": best_j[keep], "v": bv[keep]}))
-    long = pl.concat([d.cast({"j": pl.Int64, "v": pl.Int64, "slot": pl.Int32}) for d in slots])
+    best_v = np.round(gains[rows, best_j]).astype(np.int64)
     memo = _Memo(infos)
-    keys = long.select("kind", "j", "v").unique()
-    texts = pl.DataFrame([{"kind": k, "j": j, "v": v, **memo[k, j, v]}
-                          for k, j, v in keys.iter_rows()],
-                         schema_overrides={"j": pl.Int64, "v": pl.Int64})
-    extra = pl.DataFrame({"row": np.arange(n), "next_grade": next_grade, "needed": needed},
-                         schema_overrides={"next_grade": pl.Utf8, "needed": pl.Int64})
-    fields = ["code", "points", "direction", "zh", "en", "next_grade", "needed"]
-    joined = (long.join(texts, on=["kind", "j", "v"]).join(extra, on="row")
-              .with_columns(pl.when(pl.col("kind") == "improve").then(pl.col("next_grade"))
-                            .alias("next_grade"),
-                            pl.when(pl.col("kind") == "improve").then(pl.col("needed"))
-                            .alias("needed"))
-              .sort("row", "slot")
-              .group_by("row", maintain_order=True).agg(pl.struct(fields).alias("r")))
-    per_row = pl.DataFrame({"row": np.arange(n)}).join(joined, on="row", how="left",
-                                                        maintain_order="left")
-    return [r or [] for r in per_row["r"].to_list()]
+    nexts: dict[tuple[str, int], dict[str, object]] = {}
+    kinds = ("up",) * depth + ("down",) * depth
+    out = []
+    for i, (bj, bv, grade, need) in enumerate(zip(best_j.tolist(), best_v.tolist(), next_grade,
+                                                   needed.tolist(), strict=True)):
+        items = []
+        for k, kind in enumerate(kinds[:len(cols) // 2]):
+            v = cols[2 * k + 1][i]
+            if (v >= MIN_POINTS) if kind == "up" else (v <= -MIN_POINTS):
+                items.append(memo[kind, cols[2 * k][i], v])
+        if bv > 0:
+            items.append(memo["improve", bj, bv])
+        if grade is not None:
+            key = (grade, need)
+            if key not in nexts:
+                nexts[key] = _next(grade, need)
+            items.append(nexts[key])
+        out.append(items)
+    return out

@@ -43,6 +43,18 @@ def current_grades(session: Session, subject_ids: Iterable[int]) -> dict[int, Gr
     return out
 
 
+def _current_rows(session: Session, subject_ids: list[int]) -> dict[int, Any]:
+    """id, subject_id, grade, score of the current grades (plain rows, for batch runs)."""
+    ids = sorted(set(subject_ids))
+    out: dict[int, Any] = {}
+    cols = (GradeRecord.id, GradeRecord.subject_id, GradeRecord.grade, GradeRecord.score)
+    for i in range(0, len(ids), 5000):
+        for row in session.execute(sa.select(*cols).where(
+                GradeRecord.subject_id.in_(ids[i:i + 5000]), GradeRecord.is_current.is_(True))):
+            out[row.subject_id] = row
+    return out
+
+
 def grade_history(session: Session, subject_id: int, limit: int = 50) -> list[GradeRecord]:
     stmt = (sa.select(GradeRecord).where(GradeRecord.subject_id == subject_id)
             .order_by(GradeRecord.scored_at.desc(), GradeRecord.id.desc()).limit(limit))
@@ -91,10 +103,12 @@ def record_grades_bulk(session: Session, rows: Sequence[dict[str, Any]], *,
     model_version. Returns how many grades changed letter."""
     if not rows:
         return 0
-    old = current_grades(session, [r["subject_id"] for r in rows])
+    old = _current_rows(session, [r["subject_id"] for r in rows])
     now = utcnow()
-    ids = [rec.id for rec in old.values()]
+    ids = [o.id for o in old.values()]
     for i in range(0, len(ids), 5000):
+        # The old rows were read as plain rows, so synchronising the session only touches the
+        # grade objects a caller already holds (cheap), and keeps them truthful.
         session.execute(sa.update(GradeRecord).where(GradeRecord.id.in_(ids[i:i + 5000]))
                         .values(is_current=False))
     session.execute(sa.insert(GradeRecord), [

@@ -6,6 +6,7 @@ Polars, writes grades in bulk; a grade change is a registry change event.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -71,44 +72,85 @@ def as_of_date(session: Session) -> dt.date:
     return latest or utcnow().date()
 
 
-def _read(session: Session, stmt: sa.Select[Any], schema: dict[str, Any]) -> pl.DataFrame:
-    return pl.read_database(stmt, connection=session.connection(), schema_overrides=schema)
+def read_frame(session: Session, stmt: sa.Select[Any], schema: dict[str, Any]) -> pl.DataFrame:
+    """A query's rows as a frame, read through the driver (not as ORM rows): PostgreSQL streams
+    CSV with ``COPY``, SQLite hands over plain tuples. Same transaction as the session."""
+    session.flush()
+    conn = session.connection()
+    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        buf = io.BytesIO()
+        with raw.cursor() as cur, cur.copy(
+                f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+            for block in copy:
+                buf.write(block)
+        names = [c.name for c in stmt.selected_columns]
+        if buf.tell() == 0:
+            return pl.DataFrame(schema={n: schema.get(n, pl.Utf8) for n in names})
+        return pl.read_csv(buf.getvalue(), schema_overrides={n: schema.get(n, pl.Utf8)
+                                                             for n in names})
+    cur = raw.cursor()
+    try:
+        cur.execute(sql)
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    # SQLite returns dates as text: read them as text, then parse the column at once.
+    text_schema = {n: pl.Utf8 if schema.get(n) == pl.Date else schema.get(n) for n in names}
+    frame = pl.DataFrame(rows, schema=text_schema, orient="row")
+    dates = [n for n in names if schema.get(n) == pl.Date]
+    return frame.with_columns([pl.col(n).str.slice(0, 10).str.to_date() for n in dates])
+
+
+def needed_codes(st: Setup) -> list[str]:
+    """Indicators the rule cards and the model read: only those are fetched from the file."""
+    codes = {f.indicator for c in st.cards.values() for f in c.factors() if f.indicator}
+    for name in st.model.names if st.model else []:
+        parts = name.split(".")
+        codes.add(parts[1] if parts[0] in ("head", "hist") else parts[0])
+    return sorted(c for c in codes if c.startswith("I"))
 
 
 def read_frames(session: Session, ids: sa.ColumnElement[bool], specs: list[tuple[str, str, int]],
-                as_of: dt.date) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+                as_of: dt.date, codes: list[str] | None = None
+                ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Subjects selected by ``ids`` (plus the persons of selected households), their current
     values and the history records the windows need — three bulk reads."""
     subj = sa.select(Subject.id).where(ids).scalar_subquery()
     chosen = sa.or_(Subject.id.in_(subj), Subject.household_id.in_(subj))
-    subjects = _read(session, sa.select(Subject.id, Subject.kind, Subject.region_code,
+    subjects = read_frame(session, sa.select(Subject.id, Subject.kind, Subject.region_code,
                                         Subject.household_id, Subject.relation,
                                         Subject.birth_date).where(chosen),
                      {"id": pl.Int64, "kind": pl.Utf8, "region_code": pl.Utf8,
                       "birth_date": pl.Date, "household_id": pl.Int64, "relation": pl.Utf8})
     member = sa.select(Subject.id).where(chosen).scalar_subquery()
-    current = _read(session, sa.select(CurrentValue.subject_id, CurrentValue.indicator_code,
+    current = read_frame(session, sa.select(CurrentValue.subject_id, CurrentValue.indicator_code,
                                        CurrentValue.value_num, CurrentValue.value_text)
-                    .where(CurrentValue.subject_id.in_(member)),
+                    .where(CurrentValue.subject_id.in_(member),
+                           CurrentValue.indicator_code.in_(codes) if codes else sa.true()),
                     {"subject_id": pl.Int64, "indicator_code": pl.Utf8, "value_num": pl.Float64,
                      "value_text": pl.Utf8})
-    codes = sorted({c for c, _m, _w in specs})
+    hist_codes = sorted({c for c, _m, _w in specs})
     months = max([w for _c, _m, w in specs], default=12)
     since = as_of - dt.timedelta(days=round(months * 30.44) + 1)
-    history = _read(session, sa.select(IndicatorValue.subject_id, IndicatorValue.indicator_code,
+    history = read_frame(session, sa.select(IndicatorValue.subject_id, IndicatorValue.indicator_code,
                                        IndicatorValue.value_num, IndicatorValue.observed_on)
                     .where(IndicatorValue.subject_id.in_(subj),
-                           IndicatorValue.indicator_code.in_(codes),
+                           IndicatorValue.indicator_code.in_(hist_codes),
                            IndicatorValue.observed_on > since),
                     {"subject_id": pl.Int64, "indicator_code": pl.Utf8, "value_num": pl.Float64,
                      "observed_on": pl.Date})
     return subjects, current, history
 
 
-def feature_frames(session: Session, ids: sa.ColumnElement[bool], st: Setup, as_of: dt.date
-                   ) -> dict[str, pl.DataFrame]:
+def feature_frames(session: Session, ids: sa.ColumnElement[bool], st: Setup, as_of: dt.date,
+                   all_codes: bool = False) -> dict[str, pl.DataFrame]:
+    """Feature rows of households and entities; ``all_codes`` reads every indicator (training)."""
     specs = hist_specs(st.cards, st.model)
-    subjects, current, history = read_frames(session, ids, specs, as_of)
+    subjects, current, history = read_frames(session, ids, specs, as_of,
+                                             None if all_codes else needed_codes(st))
     return {"household": features.household_features(subjects, current, history, as_of, specs),
             "entity": features.entity_features(subjects, current, history, as_of, specs)}
 
@@ -141,7 +183,7 @@ def _collectives(session: Session, st: Setup, as_of: dt.date, villages: list[str
     if villages is not None:
         where = where & Subject.region_code.in_(villages)
     frames = feature_frames(session, where, st, as_of)
-    subjects = _read(session, sa.select(Subject.id, Subject.kind, Subject.region_code)
+    subjects = read_frame(session, sa.select(Subject.id, Subject.kind, Subject.region_code)
                      .where(where & (Subject.kind == "collective")),
                      {"id": pl.Int64, "kind": pl.Utf8, "region_code": pl.Utf8})
     return features.collective_features(subjects, frames["household"], st.cards["collective"])
@@ -213,7 +255,7 @@ def score_all(session: Session, actor: User | None = None, *, id_from: int | Non
                                      if c in hh.columns]))
         start = end + 1
     if whole:
-        collectives = _read(session, sa.select(Subject.id, Subject.kind, Subject.region_code)
+        collectives = read_frame(session, sa.select(Subject.id, Subject.kind, Subject.region_code)
                             .where(Subject.kind == "collective"),
                             {"id": pl.Int64, "kind": pl.Utf8, "region_code": pl.Utf8})
         hh_all = pl.concat(households, how="diagonal_relaxed") if households else \
