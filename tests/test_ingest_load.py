@@ -193,3 +193,21 @@ def test_record_values_is_idempotent_and_checks_types(session: Session, cipher: 
                       values=[(999_999, "I0501", 1, dt.date(2025, 7, 1))])
     assert session.scalar(sa.select(sa.func.count()).select_from(Batch)
                           .where(Batch.department == "lending")) == 1
+
+
+def test_unreadable_file_fails_alone_and_synth_folder_plan(db_factory, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                           county: Path) -> None:
+    from ctown.db import make_engine, session_factory
+    from ctown.ingest.tasks import plan, run
+
+    (county / "bank" / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    planned, skipped = plan([county])
+    assert [p.department for p in planned] == [None, "psb", "bank", "bank", "hrss"]
+    assert skipped == []  # _hidden is not a department and is not reported
+    engine = make_engine(db_factory.migrated_url())
+    totals = run(session_factory(engine), cipher_at(tmp_path), planned).to_json()
+    engine.dispose()
+    assert totals["failed_files"] == 1 and totals["files"] == 4
+    failed = next(d for d in totals["details"] if d["status"] == "failed")
+    assert failed["file"].endswith("broken.xlsx") and "Excel" in failed["error"]["zh"]
+    assert totals["received"] == totals["accepted"] + totals["quarantined"] + totals["duplicates"]

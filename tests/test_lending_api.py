@@ -33,6 +33,9 @@ def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, A
     previous = notices.use_backend(notices.MemoryBackend())
     with make_app_client(url, var) as client:
         yield client, info
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        notices.wait_sent(engine)
+        engine.dispose()
     notices.use_backend(previous)
 
 

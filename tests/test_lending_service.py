@@ -295,3 +295,60 @@ def test_demo_builds_once_and_shows_every_role(session: Session, county: sample.
     assert service.review_queue(session, u["village"])     # proxy's app
     assert any(x.product_kind == "insurance" and x.days_past_due > 0
                for x in loans.list_loans(session, u["insurer"]))
+
+
+def _count_queries(session: Session, fn) -> int:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def listener(*args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(args[2])
+
+    engine = session.get_bind().engine
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        fn()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    return len(seen)
+
+
+def test_lists_and_queues_do_not_grow_queries_with_rows(session: Session,
+                                                        county: sample.County) -> None:
+    _apply(session, county)
+    session.expire_all()
+    u = county.users
+    few = [_count_queries(session, lambda who=who: service.review_queue(session, u[who]))
+           for who in ("village", "bank")]
+    few_list = _count_queries(session, lambda: service.list_applications(session, u["admin"]))
+    for idx in (1, 2, 3, 5):
+        _apply(session, county, "village", idx=idx)
+    session.expire_all()
+    many = [_count_queries(session, lambda who=who: service.review_queue(session, u[who]))
+            for who in ("village", "bank")]
+    many_list = _count_queries(session, lambda: service.list_applications(session, u["admin"]))
+    assert many == few and many_list == few_list <= 3
+
+
+def test_deadline_reminders_around_spring_festival(session: Session,
+                                                   county: sample.County) -> None:
+    app, _d = _apply(session, county)
+    # Submitted Thu 12 Feb 2026 (China): Fri 13 and Sat 14 (worked) count, then the holiday.
+    app.submitted_at = dt.datetime(2026, 2, 12, 1, 0, tzinfo=dt.UTC)
+    app.due_on = dt.date(2026, 2, 24)
+    session.flush()
+    assert service.deadline(app, dt.date(2026, 2, 13)).status == "ok"
+    assert service.deadline_reminders(session, dt.date(2026, 2, 13)) == 0
+    # In the holiday the next working day (24 Feb) is the last one: warn now.
+    assert service.deadline(app, dt.date(2026, 2, 16)).left == 1
+    assert service.deadline_reminders(session, dt.date(2026, 2, 16)) == 1
+    assert service.deadline_reminders(session, dt.date(2026, 2, 16)) == 0   # once a day
+    assert service.deadline_reminders(session, dt.date(2026, 2, 25)) == 1   # overdue
+    texts = session.scalars(sa.select(Notice.msgid).where(
+        Notice.application_id == app.id, Notice.user_id == county.users["village"].id)).all()
+    assert any("即将到期" in t for t in texts) and any("已超过" in t for t in texts)
+    service.act(session, county.users["village"], app.id, Action.village_approve)
+    # Now it waits for the township: their officer is reminded, on the same clock.
+    assert service.deadline_reminders(session, dt.date(2026, 2, 26)) == 1
+    assert session.scalar(sa.select(sa.func.count()).select_from(Notice).where(
+        Notice.application_id == app.id, Notice.user_id == county.users["township"].id,
+        Notice.msgid.contains("已超过"))) == 1

@@ -83,3 +83,22 @@ def test_rank_ordering_check_flags_a_grade_out_of_order() -> None:
     swapped = ["C1" if g == "A1" else "A1" if g == "C1" else g for g in grades]
     (bad,) = rank_check(swapped, y, {"all": np.ones(len(y), bool)})
     assert not bad["ordered"]
+
+
+def test_rule_cards_load_and_errors_name_file_line_field(tmp_path) -> None:
+    from ctown.scoring.rules import DATA, load_rule_card
+
+    for kind in ("household", "entity", "collective"):
+        card = load_rule_card(kind)
+        assert card.kind == kind and all(f.best() >= f.missing for f in card.factors())
+    text = (DATA / "farmer.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "farmer.yaml"
+    bad.write_text(text.replace("indicator: I0201", "indicator: I9999"), encoding="utf-8")
+    with pytest.raises(ConfigFileError) as err:
+        load_rule_card("household", bad)
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "I9999" in t)
+    assert err.value.line == line and err.value.field.endswith(".indicator")
+    bad.write_text(text.replace("        missing: 5\n", "", 1), encoding="utf-8")
+    with pytest.raises(ConfigFileError) as err:  # `missing` is required: no silent zero
+        load_rule_card("household", bad)
+    assert err.value.field.endswith("missing")

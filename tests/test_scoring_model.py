@@ -105,18 +105,17 @@ def test_sql_export_equals_python_on_this_database(session, german, trained) -> 
     assert len(set(in_db)) > 20
 
 
-def test_gbm_tree_export_matches_sklearn(german: pl.DataFrame) -> None:
-    from ctown.scoring.model.binning import fit_bins
-    from ctown.scoring.model.table import prepare
+def test_gbm_tree_export_matches_sklearn(german: pl.DataFrame, trained: TrainResult) -> None:
+    from ctown.scoring.model.binning import FeatureBins
 
-    prep = prepare(german, TARGET)
-    bins = fit_bins(prep.features, prep.y, prep.numeric, prep.categorical)
-    names = list(bins)
-    x = challenger.design(prep.features, bins, names)
-    clf = challenger.fit(x, prep.y, challenger.constraints(bins, names))
-    model = challenger.to_dict(clf, bins, names)
-    ours = challenger.predict_pd(model, prep.features)
-    assert np.allclose(ours, clf.predict_proba(x)[:, 1], atol=1e-12)
+    model = trained.gbm
+    bins = {n: FeatureBins(**d) for n, d in model["bins"].items()}
+    frame = german.drop(TARGET)
+    x = challenger.design(frame, bins, model["features"])
+    ours = challenger.predict_pd(model, frame)
+    assert np.allclose(ours, trained.gbm_estimator.predict_proba(x)[:, 1], atol=1e-12)
+    # Monotone constraints follow the WoE trends (categoricals enter as WoE: rising risk).
+    assert set(challenger.constraints(bins, model["features"])) <= {-1, 0, 1}
 
 
 def test_target_labels_are_mapped_explicitly() -> None:

@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctown import __version__
 from ctown.accounts.roles import Role
@@ -41,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.hex(),
                        session_cookie="ctown_session", same_site="lax",
                        https_only=settings.secure_cookies, max_age=8 * 3600)
-    app.middleware("http")(_remember_language)
+    app.add_middleware(RememberLanguage)
     hardening = optional_module("privacy", "hardening")
     if hardening is not None:
         hardening.install(app, settings)
@@ -110,10 +113,27 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": exc.message.both()}, status_code=exc.status_code)
 
 
-async def _remember_language(request: Request, call_next: Any) -> Response:
-    """``?lang=en`` switches the language and keeps it in a cookie."""
-    lang = request.query_params.get("lang")
-    response: Response = await call_next(request)
-    if lang:
-        response.set_cookie("lang", normalise_locale(lang), max_age=365 * 86400, samesite="lax")
-    return response
+class RememberLanguage:
+    """``?lang=en`` switches the language and keeps it in a cookie.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a copy per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lang = None
+        if scope["type"] == "http" and b"lang=" in scope.get("query_string", b""):
+            lang = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("lang")
+        if not lang:
+            await self.app(scope, receive, send)
+            return
+        cookie = f"lang={normalise_locale(lang)}; Max-Age={365 * 86400}; Path=/; SameSite=lax"
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)

@@ -76,6 +76,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         from pathlib import Path
 
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database not in (None, "", ":memory:"):
+        # FastAPI runs sync handlers on up to 40 threads; a smaller pool makes them queue on
+        # connections (and time out) under load.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 40)
+        kwargs.setdefault("pool_pre_ping", True)
     try:
         engine = sa.create_engine(parsed, **kwargs)
     except (sa.exc.ArgumentError, ImportError) as exc:

@@ -68,15 +68,23 @@ _DATE_PATTERNS = (
 )
 
 
+_DATE_CACHE: dict[str, dt.date | None] = {}
+_DATE_CACHE_LIMIT = 200_000
+
+
 def parse_date(s: pl.Series) -> Parsed:
-    """Dates, parsed once per distinct text (a file holds few distinct dates) and joined back."""
-    distinct = s.unique().drop_nulls()
-    if len(distinct) * 4 > len(s):
-        return _parse_date(s)
-    parsed = _parse_date(distinct)
-    keys = pl.DataFrame({"k": distinct, "v": parsed.values, "b": parsed.bad})
-    joined = pl.DataFrame({"k": s}).join(keys, on="k", how="left", maintain_order="left")
-    return Parsed(joined["v"].alias(s.name), joined["b"].fill_null(False))
+    """Dates, parsed once per distinct text and remembered across chunks and files (feeds repeat
+    the same few data dates), then joined back."""
+    distinct = s.drop_nulls().unique().to_list()
+    missing = [d for d in distinct if d not in _DATE_CACHE]
+    if missing:
+        if len(_DATE_CACHE) > _DATE_CACHE_LIMIT:
+            _DATE_CACHE.clear()
+        parsed = _parse_date(pl.Series(missing, dtype=pl.String))
+        _DATE_CACHE.update(zip(missing, parsed.values.to_list(), strict=True))
+    table = {d: _DATE_CACHE.get(d) for d in distinct}
+    values = s.replace_strict(table, default=None, return_dtype=pl.Date).alias(s.name)
+    return Parsed(values, (present(s) & values.is_null()).fill_null(False))
 
 
 def _parse_date(s: pl.Series) -> Parsed:

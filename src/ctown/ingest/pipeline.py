@@ -135,8 +135,7 @@ class BatchLoad:
         index = self.resolver.index_of(ok[ID])
         key_text = pl.concat_str([pl.col(INDEX), pl.col(KEY).fill_null("")], separator=SEP)
         frame = ok.select(KEY, CONTENT).with_columns(index).select(
-            key_text.alias("k"),
-            pl.concat_str([key_text, pl.col(CONTENT).fill_null("")], separator=SEP).alias("c"))
+            key_text.alias("k"), pl.concat_str([key_text, pl.col(CONTENT)], separator=SEP).alias("c"))
         sha = hashlib.sha256
         keys = [sha(t.encode()).hexdigest()[:32] for t in frame["k"].to_list()]
         contents = [sha(t.encode()).hexdigest()[:32] for t in frame["c"].to_list()]

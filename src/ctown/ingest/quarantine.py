@@ -26,7 +26,7 @@ from ctown.ingest.messages import Reason
 from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.pipeline import BatchLoad, quarantine_aad
 from ctown.ingest.readers import ROW, Chunk
-from ctown.ingest.service import _new_batch, mapping_for
+from ctown.ingest.service import mapping_for, new_batch
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.masking import mask_name
 from ctown.registry.models import Subject
@@ -56,7 +56,7 @@ def payload_of(cipher: FieldCipher, row: QuarantinedRow) -> dict[str, Any]:
     return data
 
 
-def _item(cipher: FieldCipher, row: QuarantinedRow, source: str) -> dict[str, Any]:
+def row_item(cipher: FieldCipher, row: QuarantinedRow, source: str) -> dict[str, Any]:
     data = payload_of(cipher, row)
     reasons = [Reason.from_json(r) for r in data["reasons"]]
     return {"id": row.id, "batch_id": row.batch_id, "department": row.department,
@@ -79,10 +79,10 @@ def list_rows(session: Session, cipher: FieldCipher, actor: User | None, *,
         .where(QuarantinedRow.id.in_(stmt.with_only_columns(QuarantinedRow.id)))
         .group_by(QuarantinedRow.reason_code)).all())
     return {"total": total, "page": page, "per_page": limit, "by_reason": by_reason,
-            "items": [_item(cipher, r, src) for r, src in rows]}
+            "items": [row_item(cipher, r, src) for r, src in rows]}
 
 
-def _get(session: Session, actor: User | None, row_id: int) -> QuarantinedRow:
+def get_row(session: Session, actor: User | None, row_id: int) -> QuarantinedRow:
     row = session.scalar(_rows_query(actor, None).where(QuarantinedRow.id == row_id))
     if row is None:
         raise NotFound()
@@ -92,7 +92,7 @@ def _get(session: Session, actor: User | None, row_id: int) -> QuarantinedRow:
 def fix_row(session: Session, cipher: FieldCipher, actor: User | None, row_id: int,
             changes: dict[str, str]) -> QuarantinedRow:
     """Correct values of an open row (by the file's column names); an empty value clears it."""
-    row = _get(session, actor, row_id)
+    row = get_row(session, actor, row_id)
     if row.status != "open":
         raise Invalid(Message(_("只能更正待处理的隔离行")))
     data = payload_of(cipher, row)
@@ -149,7 +149,7 @@ def _replay_group(session: Session, cipher: FieldCipher, actor: User | None, dep
                                        ensure_ascii=False, sort_keys=True).encode()).hexdigest()
     now = utcnow()
     catalogue = load_catalogue()
-    batch = _new_batch(session, department=department, external_id=f"{channel}:{digest}",
+    batch = new_batch(session, department=department, external_id=f"{channel}:{digest}",
                        source_name=f"{channel}: #{group[0].id}…#{group[-1].id}", channel=channel,
                        catalogue=catalogue, mapping_version=mapping.version,
                        actor_id=actor.id if actor else None, now=now)
@@ -180,7 +180,7 @@ def list_matches(session: Session, cipher: FieldCipher, actor: User | None,
         stmt = stmt.where(PendingMatch.department == own)
     out = []
     for match, row, subject in session.execute(stmt):
-        item = _item(cipher, row, "")
+        item = row_item(cipher, row, "")
         out.append({"id": match.id, "department": match.department, "status": match.status,
                     "subject_id": subject.id, "subject_kind": subject.kind,
                     "subject_name": mask_name(subject.name), "region_code": subject.region_code,

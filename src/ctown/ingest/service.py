@@ -74,7 +74,7 @@ def find_batch(session: Session, department: str, external_id: str) -> Batch | N
                                                  Batch.external_id == external_id))
 
 
-def _new_batch(session: Session, *, department: str, external_id: str, source_name: str,
+def new_batch(session: Session, *, department: str, external_id: str, source_name: str,
                channel: str, catalogue: Catalogue, mapping_version: int | None,
                actor_id: int | None, now: dt.datetime) -> Batch:
     stale = find_batch(session, department, external_id)
@@ -110,7 +110,7 @@ def load_file(session: Session, cipher: FieldCipher, path: Path, department: str
         return _report(str(path), existing, "already_loaded")
     now = now or utcnow()
     catalogue = load_catalogue()
-    batch = _new_batch(session, department=department, external_id=info.sha256,
+    batch = new_batch(session, department=department, external_id=info.sha256,
                        source_name=path.name, channel="file", catalogue=catalogue,
                        mapping_version=mapping.version, actor_id=actor_id, now=now)
     load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now)
@@ -158,7 +158,7 @@ def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_
                               {"limit": MAX_PUSH_ROWS, "count": len(rows)}))
     now = now or utcnow()
     catalogue = load_catalogue()
-    batch = _new_batch(session, department=department, external_id=batch_id,
+    batch = new_batch(session, department=department, external_id=batch_id,
                        source_name=f"api:{batch_id}", channel="api", catalogue=catalogue,
                        mapping_version=mapping.version, actor_id=actor_id, now=now)
     load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, keep_results=True)
@@ -205,7 +205,7 @@ def record_values(session: Session, *, actor: Any, department: str, source: str,
     _check_subjects(session, {r[0] for r in rows})
     now = now or utcnow()
     actor_id = getattr(actor, "id", actor if isinstance(actor, int) else None)
-    batch = _new_batch(session, department=department, external_id=external, source_name=source,
+    batch = new_batch(session, department=department, external_id=external, source_name=source,
                        channel="service", catalogue=catalogue, mapping_version=None,
                        actor_id=actor_id, now=now)
     frame = pl.DataFrame(rows, orient="row", schema={

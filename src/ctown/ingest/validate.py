@@ -301,26 +301,18 @@ def _hits(mask: pl.Series, seqs: pl.Series, raw: pl.Series | None) -> list[tuple
     return list(zip(seqs.gather(idx).to_list(), values, strict=True))
 
 
+def _joined(parts: list[pl.Series], height: int, name: str) -> pl.Series:
+    if not parts:
+        return pl.Series(name, [""] * height, dtype=pl.String)
+    return pl.select(pl.concat_str([p.fill_null("") for p in parts], separator=SEP)
+                     .alias(name)).to_series()
+
+
 def _content(text: dict[str, pl.Series], ctx: Context, height: int) -> list[pl.Series]:
     """Normalised text of the record key (without the identifier) and of the whole record."""
-    blank = pl.Series([""] * height, dtype=pl.String)
+    content = _joined([text[k] for k in sorted(text)], height, CONTENT)
     keys = [k for k in ctx.mapping.record_key if k != ctx.identity]
-    key_parts: list[pl.Series] = []
-    complete = True
-    for k in keys:
-        if k in text:
-            key_parts.append(text[k])
-        else:
-            complete = False
-    content_parts = [text[k].fill_null("") for k in sorted(text)]
-    content = (pl.concat_str(content_parts, separator=SEP) if content_parts else blank)
-    content_s = pl.select(content.alias(CONTENT) if isinstance(content, pl.Expr)
-                          else content).to_series().alias(CONTENT)
-    if complete and key_parts:
-        key_s = pl.select(pl.concat_str([p.fill_null("") for p in key_parts], separator=SEP)
-                          ).to_series().alias(KEY)
-    elif complete:
-        key_s = blank.alias(KEY)
-    else:  # a record-key column is missing from the file: only identical records are duplicates
-        key_s = content_s.alias(KEY)
-    return [key_s, content_s]
+    if any(k not in text for k in keys):
+        # A record-key column is missing from the file: only identical records are duplicates.
+        return [content.alias(KEY), content]
+    return [_joined([text[k] for k in keys], height, KEY), content]

@@ -60,8 +60,8 @@ def quarantine(request: Request, department: str = "", status: str = "open", pag
 @router.get("/ingest/quarantine/{row_id}", response_class=HTMLResponse)
 def quarantine_row(request: Request, row_id: int, user: User = Depends(CLERK),
                    db: Session = Depends(get_db)) -> HTMLResponse:
-    row = q._get(db, user, row_id)
-    item = q._item(request.app.state.cipher, row, "")
+    row = q.get_row(db, user, row_id)
+    item = q.row_item(request.app.state.cipher, row, "")
     return render(request, "ingest/quarantine_row.html", user=user, item=item)
 
 

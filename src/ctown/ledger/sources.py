@@ -104,11 +104,33 @@ def _loan_decision_source() -> Source | None:
                    "actor_role", "at", "reason"))
 
 
+def _credit_value_source() -> Source | None:
+    """Every value that entered a credit file (信用档案), from any department or collection point."""
+    models = optional_module("ingest", "models")
+    value = getattr(models, "IndicatorValue", None) if models else None
+    if value is None:
+        return None
+    return Source("credit_value", value.__table__, "id",
+                  ("id", "subject_id", "indicator_code", "value_num", "value_text", "observed_on",
+                   "batch_id", "department", "catalogue_version", "recorded_at", "digest"))
+
+
+def _grade_source() -> Source | None:
+    """Every grade given (五级十档); ``is_current`` changes when superseded, so it is left out."""
+    models = optional_module("scoring", "models")
+    grade = getattr(models, "GradeRecord", None) if models else None
+    if grade is None:
+        return None
+    return Source("grade", grade.__table__, "id",
+                  ("id", "subject_id", "score", "grade", "pd", "model_version", "scored_at"))
+
+
 def all_sources() -> dict[str, Source]:
     """Change events of the registry (every credit-file change and grade), then what other
     capabilities declare in ``ctown.<capability>.ledger.ledger_sources()`` (the audit
     trail with consents, and credit-report queries); loan decisions from lending's transitions."""
-    found = [_change_event_source(), _loan_decision_source()]
+    found = [_change_event_source(), _credit_value_source(), _grade_source(),
+             _loan_decision_source()]
     for cap in ("privacy",):
         module = optional_module(cap, "ledger")
         fn = getattr(module, "ledger_sources", None) if module else None

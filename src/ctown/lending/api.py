@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -14,7 +13,7 @@ from ctown.accounts.models import AccessLog, User
 from ctown.accounts.roles import Role
 from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
-from ctown.lending import figures, grants, loans, service
+from ctown.lending import figures, grants, loans, notices, service
 from ctown.lending.decision import Decision, Request
 from ctown.lending.models import Loan, LoanApplication
 from ctown.lending.products import load_products
@@ -111,16 +110,8 @@ async def decide(request: FastRequest, body: ApplyIn) -> DecisionOut:
     return await run_in_threadpool(_decide_serialised, request, body)
 
 
-#: SQLite has one writer at a time; threads that collide wait in its busy handler, which sleeps
-#: in growing steps (tens of ms) — the long tail under load. Queuing them on a lock is fair and
-#: wastes nothing. PostgreSQL locks rows, not the database, so it runs the threads in parallel.
-_SQLITE_WRITER = threading.Lock()
-
-
 def _decide_serialised(request: FastRequest, body: ApplyIn) -> DecisionOut:
-    if request.app.state.engine.dialect.name != "sqlite":
-        return _decide_unit(request, body)
-    with _SQLITE_WRITER:
+    with notices.sqlite_writer(request.app.state.engine):
         return _decide_unit(request, body)
 
 

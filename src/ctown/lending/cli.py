@@ -73,6 +73,19 @@ def assess() -> None:
     _print({"assessed": count})
 
 
+@app.command()
+def remind() -> None:
+    """Daily: warn officers of applications whose 3-working-day limit is (nearly) over."""
+    from ctown.lending.notices import wait_sent
+    from ctown.lending.service import deadline_reminders
+
+    _settings, engine, factory = _open()
+    with factory.begin() as session:
+        count = deadline_reminders(session)
+    wait_sent(engine)
+    _print({"reminded": count})
+
+
 @app.command("send-notices")
 def send_notices() -> None:
     """Send committed notices that were not sent yet (e.g. after a crash)."""

@@ -71,27 +71,34 @@ def _apply(session: Session, actor: User, subject_id: int, product: str, req: Re
 
 
 def _waiting(session: Session, users: dict[str, User | None]) -> None:
-    """Applications in flight, one in each review queue."""
+    """Applications in flight: one in each review queue, and a refusal put before a person."""
     farmer, proxy, village = users["farmer"], users["proxy"], users["village"]
     assert village is not None
     if farmer is not None and farmer.subject_id is not None:
         app = _apply(session, farmer, farmer.subject_id, "rcb_credit",
                      Request(Decimal("50000"), 12, "equal_instalment"))
-        if app is not None and app.state == "submitted":
-            service.act(session, village, app.id, Action.village_approve)
-            service.act(session, users["township"], app.id, Action.township_approve)  # type: ignore[arg-type]
+        if app is not None and app.state == "declined":  # e.g. an elderly household head
+            service.act(session, farmer, app.id, Action.request_review)
+        elif app is not None:
+            _to_bank(session, users, app)
     if proxy is not None:
         mandated = session.scalar(sa.select(ProxyMandate.subject_id).where(
             ProxyMandate.proxy_id == proxy.id).limit(1))
         if mandated is not None:
             _apply(session, proxy, mandated, "rcb_credit",
                    Request(Decimal("30000"), 12, "interest_first"))
-    low = _graded(session, village.region_code, ("D2", "E1", "E2"), 1)
-    if low:
-        app = _apply(session, village, low[0], "rcb_credit",
-                     Request(Decimal("20000"), 12, "equal_instalment"))
-        if app is not None and app.state == "declined":
-            service.act(session, village, app.id, Action.request_review)
+    # The village officer files for a villager; it waits for the bank's final review.
+    for hid in reversed(_graded(session, village.region_code, ("A1", "A2", "B1"), 200)):
+        app = _apply(session, village, hid, "rcb_credit",
+                     Request(Decimal("40000"), 24, "equal_instalment"))
+        if app is not None and app.state == "submitted":
+            _to_bank(session, users, app)
+            break
+
+
+def _to_bank(session: Session, users: dict[str, User | None], app: LoanApplication) -> None:
+    service.act(session, users["village"], app.id, Action.village_approve)  # type: ignore[arg-type]
+    service.act(session, users["township"], app.id, Action.township_approve)  # type: ignore[arg-type]
 
 
 def _history(session: Session, users: dict[str, User | None]) -> None:
@@ -111,10 +118,11 @@ def _history(session: Session, users: dict[str, User | None]) -> None:
             app = _apply(session, officer, hid, product, req)
             if app is None or app.state != "submitted":
                 continue
-            disbursed = today - dt.timedelta(days=rng.randrange(60, 240))
+            # The first (insured) loan fell behind recently: special mention, for the insurer.
+            disbursed = today - dt.timedelta(days=100 if made == 0 else rng.randrange(60, 240))
             _walk_backdated(session, users, app, disbursed, rng.choice((0, 1, 1, 2, 2, 3, 5)))
             loan = loans.disburse(session, users["bank"], app.id, on=disbursed)  # type: ignore[arg-type]
-            late = made == 0 or rng.random() < 0.1
+            late = made == 0 or rng.random() < 0.04
             for inst in loan.instalments:
                 if inst.due_on >= today or (late and inst.number >= 2):
                     break

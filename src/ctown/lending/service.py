@@ -195,7 +195,9 @@ def _notify_decision(session: Session, app: LoanApplication) -> None:
     _notify_reviewers(session, app)
 
 
-def _notify_reviewers(session: Session, app: LoanApplication) -> None:
+def _notify_reviewers(session: Session, app: LoanApplication,
+                      msgid: str = _("贷款申请 {no} 等待您审批，期限 {due}"),
+                      extra: dict[str, str] | None = None) -> None:
     """In-app notice to whoever must act next (village, township or bank officers)."""
     step = approval.REVIEW_STEPS.get(State(app.state))
     if step is None and app.state != State.review_requested:
@@ -206,8 +208,7 @@ def _notify_reviewers(session: Session, app: LoanApplication) -> None:
              "bank_officer": User.bank_code == app.bank_code}[role]
     notices.queue_many(session, [
         {"channel": "in_app", "user_id": uid, "subject_id": None, "application_id": app.id,
-         "msgid": _("贷款申请 {no} 等待您审批，期限 {due}"),
-         "params": {"no": str(app.id), "due": str(app.due_on)}}
+         "msgid": msgid, "params": {"no": str(app.id), "due": str(app.due_on), **(extra or {})}}
         for uid in session.scalars(sa.select(User.id).where(User.role == role, User.is_active,
                                                             where))])
 
@@ -314,6 +315,31 @@ def deadline(app: LoanApplication, today: dt.date | None = None) -> workdays.Dea
         return None
     today = today or workdays.local_date(utcnow())
     return workdays.deadline_for(workdays.local_date(app.submitted_at), today)
+
+
+def deadline_reminders(session: Session, today: dt.date | None = None) -> int:
+    """Warn the officers who must act on applications whose 3-working-day limit is about to run
+    out or has run out (``ctown lending remind``, daily). One reminder per application a day."""
+    today = today or workdays.local_date(utcnow())
+    horizon = workdays.add_working_days(today, 1, allow_estimate=True).day
+    open_apps = session.scalars(sa.select(LoanApplication).where(
+        LoanApplication.state.in_([s.value for s in approval.OPEN_STATES]),
+        LoanApplication.due_on <= horizon)).all()
+    sent = 0
+    for app in open_apps:
+        dl = deadline(app, today)
+        if dl is None or dl.status == "ok":
+            continue
+        msgid = (_("贷款申请 {no} 已超过审批期限 {due}，请立即办理") if dl.status == "overdue"
+                 else _("贷款申请 {no} 的审批期限 {due} 即将到期，请及时办理"))
+        already = session.scalar(sa.select(sa.func.count()).select_from(notices.Notice).where(
+            notices.Notice.application_id == app.id, notices.Notice.msgid == msgid,
+            notices.Notice.params["day"].as_string() == today.isoformat()))
+        if already:
+            continue
+        _notify_reviewers(session, app, msgid, {"day": today.isoformat()})
+        sent += 1
+    return sent
 
 
 def money(value: Decimal | None) -> str:

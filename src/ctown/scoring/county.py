@@ -144,7 +144,9 @@ def train_county(session: Session, outcomes_path: Path, *, actor: User | None = 
     train, holdout = _split(frame)
     result = train_model(train.select(*cols, TARGET), TARGET,
                          holdout=holdout.select(*cols, TARGET),
-                         opts=Options(seed=42, repeats=1))
+                         # Strictly monotone bins only: every factor reads the same way to a
+                         # farmer (more land never lowers the score), and half the fitting time.
+                         opts=Options(seed=42, repeats=1, folds=4, trends=("auto_asc_desc",)))
     truth = None
     if risk_path is not None and risk_path.exists():
         truth = pl.read_csv(risk_path, schema_overrides={"household_no": pl.Utf8})

@@ -47,7 +47,7 @@ def history_counts(history: pl.DataFrame, specs: list[tuple[str, str, int]], as_
     """Records per subject within each (indicator, match, months) window."""
     out: pl.DataFrame | None = None
     for code, match, months in sorted(set(specs)):
-        since = as_of - dt.timedelta(days=round(months * 30.44))
+        since = history_window(as_of, months)
         hit = pl.col("value_num") > 0 if match == "positive" else pl.col("value_num") == 1
         part = (history.filter((pl.col("indicator_code") == code) & (pl.col("observed_on") > since)
                                & (pl.col("observed_on") <= as_of) & hit)
@@ -63,17 +63,25 @@ def _age(birth: pl.Expr, as_of: dt.date) -> pl.Expr:
 
 def household_features(subjects: pl.DataFrame, current: pl.DataFrame, history: pl.DataFrame,
                        as_of: dt.date, hist_specs: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return household_rows(subjects, wide(current), history_counts(history, hist_specs, as_of),
+                          as_of)
+
+
+def household_rows(subjects: pl.DataFrame, values: pl.DataFrame, counts: pl.DataFrame,
+                   as_of: dt.date) -> pl.DataFrame:
+    """Household feature rows from wide values (one row per subject, households and heads) and
+    per-subject history counts (``hist.*`` columns) — the database can hand both over already
+    pivoted and counted."""
     households = subjects.filter(pl.col("kind") == "household").select(
         pl.col("id").alias("subject_id"), "region_code")
     heads = (subjects.filter((pl.col("kind") == "person") & (pl.col("relation") == HEAD))
              .group_by("household_id").agg(pl.col("id").min().alias("head_id"),
                                            pl.col("birth_date").first()))
-    values = wide(current)
     head_values = values.rename({c: f"head.{c}" for c in values.columns if c != "subject_id"})
     frame = (households.join(heads, left_on="subject_id", right_on="household_id", how="left")
              .join(values, on="subject_id", how="left")
              .join(head_values, left_on="head_id", right_on="subject_id", how="left")
-             .join(history_counts(history, hist_specs, as_of), on="subject_id", how="left"))
+             .join(counts, on="subject_id", how="left"))
     # A household with a loan record but no on-time instalments has a count of 0, not missing.
     hist_cols = [c for c in frame.columns if c.startswith("hist.")]
     return frame.with_columns(_age(pl.col("birth_date"), as_of).alias("age"),
@@ -82,12 +90,33 @@ def household_features(subjects: pl.DataFrame, current: pl.DataFrame, history: p
 
 def entity_features(subjects: pl.DataFrame, current: pl.DataFrame, history: pl.DataFrame,
                     as_of: dt.date, hist_specs: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return entity_rows(subjects, wide(current), history_counts(history, hist_specs, as_of))
+
+
+def entity_rows(subjects: pl.DataFrame, values: pl.DataFrame, counts: pl.DataFrame
+                ) -> pl.DataFrame:
     entities = subjects.filter(pl.col("kind") == "entity").select(
         pl.col("id").alias("subject_id"), "region_code")
-    frame = (entities.join(wide(current), on="subject_id", how="left")
-             .join(history_counts(history, hist_specs, as_of), on="subject_id", how="left"))
+    frame = (entities.join(values, on="subject_id", how="left")
+             .join(counts, on="subject_id", how="left"))
     hist_cols = [c for c in frame.columns if c.startswith("hist.")]
     return frame.with_columns([pl.col(c).fill_null(0.0) for c in hist_cols])
+
+
+def value_columns(codes: list[str] | None) -> tuple[list[str], list[str]]:
+    """The indicators read as numbers and those read as codes (text), as :func:`wide` does."""
+    cat = load_catalogue()
+    pick = set(codes) if codes is not None else None
+    numeric = [c for c, i in cat.indicators.items()
+               if i.type in NUMERIC_TYPES and (pick is None or c in pick)]
+    coded = [c for c, i in cat.indicators.items()
+             if i.type == "code" and (pick is None or c in pick)]
+    return sorted(numeric), sorted(coded)
+
+
+def history_window(as_of: dt.date, months: int) -> dt.date:
+    """Records observed after this day (and up to ``as_of``) fall in the window."""
+    return as_of - dt.timedelta(days=round(months * 30.44))
 
 
 def collective_features(subjects: pl.DataFrame, household_frame: pl.DataFrame, card: RuleCard

@@ -29,7 +29,11 @@ def points_expr(fb: FeatureBins, points: list[int]) -> pl.Expr:
 def _ensure_columns(frame: pl.DataFrame, card: Scorecard) -> pl.DataFrame:
     """A feature absent from the file scores as missing (its own points), never as zero."""
     missing = [fb.name for fb in card.features if fb.name not in frame.columns]
-    return frame.with_columns([pl.lit(None).alias(n) for n in missing]) if missing else frame
+    if missing:
+        frame = frame.with_columns([pl.lit(None).alias(n) for n in missing])
+    # Booleans are categories "0"/"1", as in training (see table.as_category).
+    flags = [n for n, t in frame.schema.items() if t == pl.Boolean and n in card.names]
+    return frame.with_columns([pl.col(n).cast(pl.Int8) for n in flags]) if flags else frame
 
 
 def feature_points(frame: pl.DataFrame, card: Scorecard) -> pl.DataFrame:

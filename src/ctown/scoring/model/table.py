@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,19 @@ def encode_target(series: pl.Series) -> np.ndarray:
     return labels.is_in(list(BAD_LABELS)).to_numpy().astype(np.int8)
 
 
+_ID_NAME = re.compile(r"(^|[_\s-])(id|no|key|uuid)$|^(id|no)[_\s-]|编号|序号", re.IGNORECASE)
+
+
 def _is_identifier(col: pl.Series) -> bool:
-    """A column unique on every row (a row id, a name) carries no signal that generalises."""
+    """A row id or a name: unique on every row, and text, a run of consecutive integers, or an
+    id-like column name. (A measured amount that happens to be unique is kept.)"""
     n = len(col)
-    if n < 50 or col.null_count() or col.dtype.is_float():
+    if n < 50 or col.null_count() or col.dtype.is_float() or col.n_unique() != n:
         return False
-    return col.n_unique() == n
+    if not col.dtype.is_numeric():
+        return True
+    consecutive = int(col.max()) - int(col.min()) + 1 == n  # type: ignore[arg-type]
+    return consecutive or bool(_ID_NAME.search(col.name))
 
 
 def prepare(frame: pl.DataFrame, target: str, *, exclude: tuple[str, ...] = (),
@@ -79,6 +87,9 @@ def prepare(frame: pl.DataFrame, target: str, *, exclude: tuple[str, ...] = (),
             dropped[name] = "constant"
         elif _is_identifier(col):
             dropped[name] = "identifier"
+        elif not col.dtype.is_numeric() and col.n_unique() > max(200, len(col) // 5):
+            # Free text or near-unique codes: thousands of tiny bins would only learn noise.
+            dropped[name] = "high_cardinality"
         elif col.dtype.is_numeric() and name not in categorical:
             numeric.append(name)
             keep.append(col.cast(pl.Float64))

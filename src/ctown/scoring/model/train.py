@@ -41,6 +41,7 @@ class Options:
     #: Repeats of the cross-validation; 0 = three for small tables, one for large ones.
     repeats: int = 0
     challenger: bool = True
+    trends: tuple[str, ...] = TRENDS
 
 
 @dataclass
@@ -49,6 +50,8 @@ class TrainResult:
     card: Scorecard
     gbm: dict[str, Any] | None
     report: dict[str, Any]
+    #: The fitted scikit-learn challenger (not exported; for checks against the JSON trees).
+    gbm_estimator: Any = None
 
 
 def _split(prep: Prepared, holdout: pl.DataFrame | None, target: str, opts: Options
@@ -101,7 +104,7 @@ def fit_best(x: pl.DataFrame, y: np.ndarray, prep: Prepared, opts: Options
     folds = list(RepeatedStratifiedKFold(n_splits=opts.folds, n_repeats=repeats,
                                          random_state=opts.seed).split(np.zeros(len(y)), y))
     best: tuple[float, str, float, float, np.ndarray] | None = None
-    for trend in TRENDS:
+    for trend in opts.trends:
         for (min_iv, c), entry in _fold_aucs(x, y, prep, trend, opts, folds).items():
             mean = float(np.mean(entry["aucs"]))
             if best is None or mean > best[0] + 1e-4:
@@ -143,7 +146,7 @@ def train_model(frame: pl.DataFrame, target: str, holdout: pl.DataFrame | None =
     ho_score = score_frame(x_ho, card).to_numpy()
     results = {"scorecard": metrics.summary(y_ho, -ho_score)}
     pds = {"scorecard": card.pd_of(ho_score)}
-    gbm = None
+    gbm, clf = None, None
     if opts.challenger:
         names = card.names
         clf = challenger.fit(challenger.design(x_tr, bins, names), y_tr,
@@ -162,4 +165,4 @@ def train_model(frame: pl.DataFrame, target: str, holdout: pl.DataFrame | None =
               "fingerprint": card.meta["fingerprint"],
               "calibration": metrics.calibration_table(y_ho, pds[winner]),
               "scorecard": scorecard_table(card), "base_points": card.base}
-    return TrainResult(winner, card, gbm, report)
+    return TrainResult(winner, card, gbm, report, clf if opts.challenger else None)
