@@ -111,3 +111,39 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit at the boundary (request or CLI command), roll back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows fast: ``COPY`` on PostgreSQL, one prepared executemany on SQLite.
+
+    Column defaults written in Python (``default=utcnow``) are applied here, since COPY skips them.
+    Every row must have the same keys.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    defaults = {c.name: c.default.arg for c in table.columns
+                if c.name not in columns and c.default is not None and c.default.is_callable}
+    if session.get_bind().dialect.name != "postgresql":
+        if defaults:
+            stamped = {name: fn(None) for name, fn in defaults.items()}  # type: ignore[operator]
+            rows = [{**r, **stamped} for r in rows]
+        session.execute(sa.insert(table), rows)
+        return
+    names = columns + list(defaults)
+    stamped_values = [fn(None) for fn in defaults.values()]  # type: ignore[operator]
+    json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    quoted = ", ".join(f'"{n}"' for n in names)
+    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            values = [_copy_value(row[c], c in json_cols) for c in columns]
+            copy.write_row(values + stamped_values)
+
+
+def _copy_value(value: Any, is_json: bool) -> Any:
+    if is_json:
+        import json
+
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return value

@@ -156,16 +156,20 @@ class BatchLoad:
             return
         keys = ok.select(pl.lit(self.mapping.code).alias("department"),
                          pl.col("__kh__").alias("key_hash"), pl.col("__ch__").alias("content_hash"),
-                         pl.lit(self.batch.id).alias("batch_id")).unique("key_hash", keep="last")
+                         pl.lit(self.batch.id).alias("batch_id")).unique(
+            "key_hash", keep="last").sort("key_hash")
         self.store.upsert_keys(keys)
         values = self._long_values(ok)
         if values.is_empty():
             return
         self.counts.values += values.height
+        # In index order: each insert lands next to the previous one in the B-trees of
+        # (subject_id, indicator_code), so the page cache stays hot instead of touching a random
+        # page of a multi-million-row index per value.
+        values = values.sort("subject_id", "indicator_code", "observed_on", SEQ)
         values = values.with_columns(digests(values))
         self.store.insert_values(values)
-        latest = values.sort("subject_id", "indicator_code", "observed_on", SEQ).unique(
-            ["subject_id", "indicator_code"], keep="last")
+        latest = values.unique(["subject_id", "indicator_code"], keep="last", maintain_order=True)
         self.store.upsert_current(latest)
 
     def _long_values(self, ok: pl.DataFrame) -> pl.DataFrame:

@@ -36,6 +36,7 @@ def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
     return zip(*(frame[c].to_list() for c in frame.columns), strict=True)
 
 
+SQLITE_CACHE_KB = 256 * 1024
 _PER_BATCH = ("batch_id", "department", "catalogue_version", "recorded_at")
 
 
@@ -63,6 +64,10 @@ class Store:
         self.session = session
         self.dialect = session.get_bind().dialect.name
         self._staged = False
+        if self.dialect == "sqlite":
+            # A bigger page cache for the load's connection (default 2 MB): the indexes of
+            # indicator_values outgrow it after a few hundred thousand values.
+            self.raw.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KB}")
 
     @property
     def raw(self) -> Any:

@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +65,7 @@ class FieldCipher:
         self.active_version = active_version
         self.path = path
         self._mtime = path.stat().st_mtime_ns if path is not None and path.exists() else 0
+        self._checked = time.monotonic()
 
     # -- key ring file -------------------------------------------------------------------------
     @classmethod
@@ -123,9 +125,14 @@ class FieldCipher:
         return self._keys[self.active_version].suite
 
     def refresh(self) -> None:
-        """Pick up a rotation done by another process (``ctown keys rotate``) without a restart."""
-        if self.path is None or not self.path.exists():
+        """Pick up a rotation done by another process (``ctown keys rotate``) without a restart.
+
+        The key file is looked at most once a second: bulk loads encrypt thousands of values.
+        """
+        now = time.monotonic()
+        if self.path is None or now - self._checked < 1.0 or not self.path.exists():
             return
+        self._checked = now
         mtime = self.path.stat().st_mtime_ns
         if mtime != self._mtime:
             fresh = FieldCipher.load(self.path)
@@ -145,6 +152,7 @@ class FieldCipher:
     def decrypt(self, token: str, aad: str) -> str:
         version_text, _, body = token.partition(":")
         if version_text.isdigit() and int(version_text) not in self._keys:
+            self._checked = 0.0  # an unknown version: look at the key file now
             self.refresh()
         key = self._keys.get(int(version_text)) if version_text.isdigit() else None
         if key is None or key.retired:

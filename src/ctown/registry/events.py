@@ -16,6 +16,14 @@ def _default(value: Any) -> str:
     return str(value)
 
 
+def plain(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as its JSON column will give it back (dates as ISO text)."""
+    if any(isinstance(v, dict | list | tuple) for v in payload.values()):
+        result: dict[str, Any] = json.loads(canonical(payload))
+        return result
+    return {k: _default(v) if isinstance(v, dt.date) else v for k, v in payload.items()}
+
+
 def canonical(event: dict[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: the same event always gives the same bytes."""
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False,

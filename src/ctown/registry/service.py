@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.db import utcnow
+from ctown.db import bulk_insert, utcnow
 from ctown.registry import events
 from ctown.registry.identifiers import normalise
 from ctown.registry.models import ChangeEvent, Region, Subject
@@ -29,7 +28,7 @@ def change_record(*, actor: User | int | None, source: str, action: str, entity:
                   subject_id: int | None, payload: dict[str, Any]) -> dict[str, Any]:
     """The column values of one change event, digest included (used singly and in bulk)."""
     actor_id = actor if isinstance(actor, int) or actor is None else actor.id
-    payload = json.loads(events.canonical(payload))  # dates to ISO text: what the JSON column keeps
+    payload = events.plain(payload)  # dates to ISO text: what the JSON column keeps
     record = events.event_record(occurred_at=utcnow(), subject_id=subject_id, actor_id=actor_id,
                                  source=source, action=action, entity=entity, payload=payload)
     return {**record, "digest": events.digest(record)}
@@ -47,7 +46,7 @@ def record_change(session: Session, *, actor: User | int | None, source: str, ac
 def record_changes(session: Session, records: Sequence[dict[str, Any]]) -> None:
     """Bulk insert of change events built with :func:`change_record` (batch loads)."""
     if records:
-        session.execute(sa.insert(ChangeEvent), list(records))
+        bulk_insert(session, ChangeEvent.__table__, list(records))  # type: ignore[arg-type]
 
 
 def verify_event(event: ChangeEvent) -> bool:

@@ -7,7 +7,9 @@ score by ``grades.yaml``; the PD follows the scale (points, odds, PDO).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -23,7 +25,14 @@ from ctown.scoring.rules import Factor, RuleCard, rule_points
 @dataclass
 class Scored:
     frame: pl.DataFrame  # subject_id, score, grade, pd, rule_score, model_score
-    reasons: list[list[dict[str, object]]] | None
+    #: Each subject's reasons as JSON text (what the ``grades.reasons`` column stores).
+    reasons_json: pl.Series | None
+
+    @property
+    def reasons(self) -> list[list[dict[str, object]]] | None:
+        if self.reasons_json is None:
+            return None
+        return [json.loads(text) for text in self.reasons_json.to_list()]
 
 
 def _expected_points(card: Scorecard) -> dict[str, float]:
@@ -63,7 +72,7 @@ def score(features: pl.DataFrame, rule_card: RuleCard, table: GradeTable,
 
 def _reasons(frame: pl.DataFrame, rules: pl.DataFrame, rule_card: RuleCard,
              model_pts: pl.DataFrame | None, model: Scorecard | None, w: float,
-             table: GradeTable) -> list[list[dict[str, object]]]:
+             table: GradeTable) -> pl.Series:
     factors = rule_card.factors()
     infos = [why.FactorInfo(f.code, f.name_zh, f.name_en, f.advice_zh, f.advice_en)
              for f in factors]
@@ -100,8 +109,50 @@ def _reasons(frame: pl.DataFrame, rules: pl.DataFrame, rule_card: RuleCard,
         members = [i for i, k in enumerate(keys) if k == g]
         merged_infos.append(next((infos[i] for i in members if infos[i].advice_zh),
                                  infos[members[0]]))
-    return why.build(np.round(np.hstack(contrib) @ assign).astype(int),
-                     np.hstack(gaps) @ assign, merged_infos, (can @ assign) > 0, names, needed)
+    return reasons_json(np.round(np.hstack(contrib) @ assign).astype(np.int64),
+                        np.hstack(gaps) @ assign, merged_infos, (can @ assign) > 0, names, needed)
+
+
+def _slot(keys: pl.DataFrame, keep: np.ndarray, text: Any) -> pl.Series:
+    """One reason slot of every subject as JSON text (null where it does not apply): each
+    distinct key (factor, points) is rendered once, then joined back over the whole column."""
+    uniq = keys.filter(pl.Series(keep)).unique()
+    rendered = uniq.with_columns(pl.Series("text", [json.dumps(text(*k), ensure_ascii=False)
+                                                    for k in uniq.iter_rows()], pl.Utf8))
+    # Whether a slot applies depends on its key only, so the keys left out stay null.
+    return keys.join(rendered, on=keys.columns, how="left", maintain_order="left")["text"]
+
+
+def reasons_json(contrib: np.ndarray, gaps: np.ndarray, infos: list[why.FactorInfo],
+                 improvable: np.ndarray, next_grade: list[str | None], needed: np.ndarray,
+                 top: int = 2) -> pl.Series:
+    """The same reasons as :func:`reasons.build` (strongest ups, strongest downs, the best
+    improvement, the next grade — in that order), built over whole columns as JSON text."""
+    n = contrib.shape[0]
+    rows = np.arange(n)
+    order = np.argsort(contrib, axis=1, kind="stable")
+    depth = min(top, contrib.shape[1])
+    memo = why._Memo(infos)
+    slots = []
+    for kind, picks in (("up", [order[:, -1 - s] for s in range(depth)]),
+                        ("down", [order[:, s] for s in range(depth)])):
+        for j in picks:
+            v = contrib[rows, j]
+            keep = v >= why.MIN_POINTS if kind == "up" else v <= -why.MIN_POINTS
+            slots.append(_slot(pl.DataFrame({"j": j, "v": v}), keep,
+                               lambda j, v, kind=kind: memo[kind, j, v]))
+    gains = np.where(improvable[None, :], gaps, -1)
+    best_j = np.argmax(gains, axis=1)
+    best_v = np.round(gains[rows, best_j]).astype(np.int64)
+    slots.append(_slot(pl.DataFrame({"j": best_j, "v": best_v}), best_v > 0,
+                       lambda j, v: memo["improve", j, v]))
+    grades = pl.Series("g", next_grade, pl.Utf8)
+    slots.append(_slot(pl.DataFrame({"g": grades, "v": needed.astype(np.int64)}),
+                       grades.is_not_null().to_numpy(), why._next))
+    joined = pl.DataFrame({f"s{i}": s for i, s in enumerate(slots)}).select(
+        pl.concat_str([pl.col(f"s{i}") for i in range(len(slots))], separator=", ",
+                      ignore_nulls=True))
+    return ("[" + joined.to_series().fill_null("") + "]").rename("reasons")
 
 
 def feature_key(f: Factor) -> str:
