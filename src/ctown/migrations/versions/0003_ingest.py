@@ -1,7 +1,7 @@
 """Ingest: batches, indicator values (history and current), record keys, quarantine, pending matches.
 
 Revision ID: 0003_ingest
-Revises: 0001_foundation
+Revises: 0002_catalogue
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = "0003_ingest"
-down_revision = "0001_foundation"
+down_revision = "0002_catalogue"
 branch_labels = None
 depends_on = None
 

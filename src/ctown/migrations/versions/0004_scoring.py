@@ -1,7 +1,7 @@
 """Credit evaluation tables: grades, model versions, sign-offs, scoring runs.
 
 Revision ID: 0004_scoring
-Revises: 0001_foundation
+Revises: 0003_ingest
 Create Date: 2026-11-24 07:29:03.209882
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = '0004_scoring'
-down_revision = '0001_foundation'
+down_revision = "0003_ingest"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 whole-village grants (整村授信), credit lines and the notice outbox.
 
 Revision ID: 0005_lending
-Revises: 0001_foundation
+Revises: 0004_scoring
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = "0005_lending"
-down_revision = "0001_foundation"
+down_revision = "0004_scoring"
 branch_labels = None
 depends_on = None
 

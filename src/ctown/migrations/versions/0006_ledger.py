@@ -2,7 +2,7 @@
 leaf-to-record runs and the signed checkpoints.
 
 Revision ID: 0006_ledger
-Revises: 0001_foundation
+Revises: 0005_lending
 Create Date: 2026-11-24
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import ctown.db
 
 revision = "0006_ledger"
-down_revision = "0001_foundation"
+down_revision = "0005_lending"
 branch_labels = None
 depends_on = None
 

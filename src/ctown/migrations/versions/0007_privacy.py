@@ -1,7 +1,7 @@
 """Consent, credit-report queries, negative-record notices, objections, complaints, audit trail.
 
 Revision ID: 0007_privacy
-Revises: 0001_foundation
+Revises: 0006_ledger
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = "0007_privacy"
-down_revision = "0001_foundation"
+down_revision = "0006_ledger"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Village collection points: terminals, accepted batches, upload log.
 
 Revision ID: 0008_collection
-Revises: 0001_foundation
+Revises: 0007_privacy
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = "0008_collection"
-down_revision = "0001_foundation"
+down_revision = "0007_privacy"
 branch_labels = None
 depends_on = None
 

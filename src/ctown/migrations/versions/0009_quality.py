@@ -1,7 +1,7 @@
 """Data-quality figures: health probes for the stability rate.
 
 Revision ID: 0009_quality
-Revises: 0001_foundation
+Revises: 0008_collection
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import ctown.db
 
 revision = "0009_quality"
-down_revision = "0001_foundation"
+down_revision = "0008_collection"
 branch_labels = None
 depends_on = None
 
