@@ -206,3 +206,25 @@ def test_audit_trail_is_on_the_ledger(session: Session, county: County, tmp_path
     session.execute(sa.text("UPDATE audit_events SET actor_id = 999 WHERE action = 'report.view'"))
     broken = integrity.verify_log(session)
     assert [(p.problem, p.kind) for p in broken.problems] == [("altered", "audit")]
+
+
+def test_lawful_erasure_passes_verify_but_a_direct_delete_does_not(session: Session,
+                                                                  county: County,
+                                                                  tmp_path: Path) -> None:
+    settings = get_settings(var_dir=tmp_path)
+    household = _household(county)
+    record_values(session, actor=None, department="bank", source="test",
+                  values=[(household, OVERDUE, 800, dt.date(2020, 3, 1)),
+                          (household + 1, OVERDUE, 500, dt.date(2023, 3, 1))])
+    ledger_tasks.append_all(session, settings)
+    assert tasks.purge_negatives(session, today=dt.date(2026, 3, 2)) == 1
+    ledger_tasks.append_all(session, settings)
+    checked = integrity.verify_log(session)
+    assert checked.ok and checked.erased == 1
+    survivor = session.scalar(sa.select(IndicatorValue.id).where(
+        IndicatorValue.indicator_code == OVERDUE))
+    session.execute(sa.delete(IndicatorValue).where(IndicatorValue.id == survivor))
+    tampered = integrity.verify_log(session)
+    assert not tampered.ok
+    assert [(p.problem, p.kind, p.ref) for p in tampered.problems] == [
+        ("deleted", "credit_value", survivor)]

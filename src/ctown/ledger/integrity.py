@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.capabilities import optional_module
 from ctown.ledger import merkle, service
 from ctown.ledger.models import LedgerCheckpoint, LedgerLog
 from ctown.ledger.note import NoteError, Verifier, open_checkpoint
@@ -46,6 +48,10 @@ class Report:
     root: str = ""
     checkpoints: int = 0
     records_checked: int = 0
+    #: Records deleted by law (5-year deletion of negative records, 条例 art. 16): the ledger keeps
+    #: their hash, the purge itself is an audit event on the ledger listing them.
+    erased: int = 0
+    erasable: dict[str, set[int]] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
@@ -175,6 +181,8 @@ def _check_records(session: Session, tree: DbTree, leaf_hashes: list[bytes],
                                detail="leaves of an unknown record kind"))
             continue
         covered[run.kind].update(run.refs)
+        if not report.erasable:
+            report.erasable = lawful_erasures(session)
         _check_run(session, source, run.first_leaf, run.refs, leaf_hashes, tree.hasher, report)
     if next_leaf != report.size:
         report.add(Problem("tree", leaf_index=next_leaf,
@@ -199,6 +207,9 @@ def _check_run(session: Session, source: Source, first_leaf: int, refs: tuple[in
             index = first_leaf + offset
             report.records_checked += 1
             record = records.get(ref)
+            if record is None and ref in report.erasable.get(source.kind, ()):
+                report.erased += 1
+                continue
             if record is None:
                 report.add(Problem("deleted", source.kind, ref, index,
                                    "the ledger has this record, the database does not"))
@@ -207,3 +218,16 @@ def _check_run(session: Session, source: Source, first_leaf: int, refs: tuple[in
             if hasher.leaf(leaf_bytes(source.kind, ref, record)) != stored:
                 report.add(Problem("altered", source.kind, ref, index,
                                    "the row differs from what the ledger committed to"))
+
+
+def lawful_erasures(session: Session) -> dict[str, set[int]]:
+    """Ids deleted by the 5-year rule, as listed by the purge's own audit events."""
+    models = optional_module("privacy", "models")
+    event = getattr(models, "AuditEvent", None) if models else None
+    erased: dict[str, set[int]] = {"_": set()}
+    if event is None:
+        return erased
+    for detail in session.scalars(sa.select(event.detail).where(event.action == "negative.purge")):
+        for kind, ids in (detail or {}).get("erased", {}).items():
+            erased.setdefault(kind, set()).update(int(i) for i in ids)
+    return erased

@@ -72,8 +72,11 @@ def purge_negatives(session: Session, today: dt.date | None = None) -> int:
     limit = cutoff(today or utcnow().date())
     if not codes:
         return 0
-    gone = session.execute(sa.delete(IndicatorValue).where(
-        IndicatorValue.indicator_code.in_(codes), IndicatorValue.observed_on < limit)).rowcount
+    expired = (IndicatorValue.indicator_code.in_(codes), IndicatorValue.observed_on < limit)
+    # The ids go into the purge's audit event (itself on the ledger), so that `ledger verify`
+    # tells a lawful erasure from a row deleted behind the platform's back.
+    erased = [int(i) for i in session.scalars(sa.select(IndicatorValue.id).where(*expired))]
+    gone = session.execute(sa.delete(IndicatorValue).where(*expired)).rowcount
     session.execute(sa.delete(CurrentValue).where(
         CurrentValue.indicator_code.in_(codes), CurrentValue.observed_on < limit))
     session.execute(sa.update(NegativeNotice).where(
@@ -81,5 +84,5 @@ def purge_negatives(session: Session, today: dt.date | None = None) -> int:
         NegativeNotice.purged_at.is_(None)).values(purged_at=utcnow()))
     if gone:
         audit(session, None, "negative.purge", "indicator_values", count=gone,
-              before=limit.isoformat())
+              before=limit.isoformat(), erased={"credit_value": erased})
     return int(gone or 0)
