@@ -7,30 +7,15 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from ctown.capabilities import CAPABILITIES, optional_module
-from ctown.db import DatabaseUnavailable, check_connection, make_engine, session_factory
-from ctown.settings import get_settings
+from ctown.cli_support import err, open_database
+from ctown.db import DatabaseUnavailable
 
 app = typer.Typer(help="ctown 信用乡平台 — Credit Township Platform", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-err = Console(stderr=True)
-
-
-def open_database(check: bool = True):  # type: ignore[no-untyped-def]
-    """Engine and session factory from the settings; an unreachable database is one clear line."""
-    settings = get_settings()
-    try:
-        engine = make_engine(settings.sqlalchemy_url)
-        if check:
-            check_connection(engine)
-    except DatabaseUnavailable as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    return settings, engine, session_factory(engine)
 
 
 @db_app.command("upgrade")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ctown.cli_support import database
 from ctown.collection import keys, protocol, records
 
 app = typer.Typer(help="村级信用信息采集点 / village collection points", no_args_is_help=True)
@@ -19,17 +18,6 @@ app = typer.Typer(help="村级信用信息采集点 / village collection points"
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="collect")
 
-
-@contextmanager
-def _open() -> Iterator[tuple[Any, Any]]:
-    """Settings and session factory; the engine is disposed afterwards (no stray connections)."""
-    from ctown.cli import open_database  # lazily: the root CLI imports this module
-
-    settings, engine, factory = open_database()
-    try:
-        yield settings, factory
-    finally:
-        engine.dispose()
 
 
 def _out(data: object) -> None:
@@ -108,7 +96,7 @@ def _receive(files: list[Path]) -> list[dict[str, Any]]:
     from ctown.privacy.crypto import FieldCipher
 
     results: list[dict[str, Any]] = []
-    with _open() as (settings, factory):
+    with database() as (settings, factory):
         county, cipher, catalogue = (keys.county_private_key(settings),
                                      FieldCipher.from_settings(settings), load_catalogue())
         for path in files:
@@ -132,7 +120,7 @@ def register_cmd(public_key: Annotated[str, typer.Option("--public-key", help="�
     """Register a terminal's public key for a village (county side)."""
     from ctown.collection.service import register_terminal
 
-    with _open() as (_s, factory), factory.begin() as session:
+    with database() as (_s, factory), factory.begin() as session:
         t = _guard(lambda: register_terminal(session, actor=None, via="cli", name=name,
                                              public_key=keys.read_public_text(public_key),
                                              village_code=village))
@@ -145,7 +133,7 @@ def revoke(terminal: Annotated[str, typer.Argument()],
     """Revoke a terminal: its batches are refused from now on."""
     from ctown.collection.service import revoke_terminal
 
-    with _open() as (_s, factory), factory.begin() as session:
+    with database() as (_s, factory), factory.begin() as session:
         t = _guard(lambda: revoke_terminal(session, actor=None, terminal_id=terminal,
                                            reason=reason))
         _out({"terminal": t.id, "revoked_at": t.revoked_at})
@@ -156,7 +144,7 @@ def terminals() -> None:
     """List the registered terminals (one JSON object a line)."""
     from ctown.collection.service import terminals_for
 
-    with _open() as (_s, factory), factory() as session:
+    with database() as (_s, factory), factory() as session:
         for t in terminals_for(session, None):
             _out({"terminal": t.id, "name": t.name, "village": t.village_code,
                   "via": t.enrolled_via, "revoked": t.revoked_at is not None,

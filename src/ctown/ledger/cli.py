@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ctown.cli_support import database
 from ctown.ledger.note import Checkpoint, NoteError, Verifier, open_note
 from ctown.ledger.verifier import Malformed, check_proof
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
 
-    from ctown.settings import Settings
+    pass
 
 app = typer.Typer(help="可验证账本 / tamper-evident ledger", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -31,17 +29,6 @@ app = typer.Typer(help="可验证账本 / tamper-evident ledger", no_args_is_hel
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="ledger")
 
-
-@contextmanager
-def _database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
-    """Settings and a session factory from the root CLI; the engine is disposed afterwards."""
-    from ctown.cli import open_database
-
-    settings, engine, factory = open_database()
-    try:
-        yield settings, factory
-    finally:
-        engine.dispose()
 
 
 def _emit(obj: object) -> None:
@@ -108,7 +95,7 @@ def checkpoint_cmd() -> None:
     """Append what is pending and sign a new checkpoint of the log (prints the signed note)."""
     from ctown.ledger import service, tasks
 
-    with _database() as (settings, factory), factory() as session, session.begin():
+    with database() as (settings, factory), factory() as session, session.begin():
         tasks.append_all(session, settings)
         cp = service.make_checkpoint(session, settings)
         text = cp.note
@@ -120,7 +107,7 @@ def key_cmd() -> None:
     """Print the log's public verifier key (give it to banks and auditors)."""
     from ctown.ledger import service
 
-    with _database() as (settings, factory), factory() as session, session.begin():
+    with database() as (settings, factory), factory() as session, session.begin():
         log = service.open_log(session, settings)
         print(log.vkey)
 
@@ -131,7 +118,7 @@ def verify_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output
     """Recompute the tree from the database; check checkpoints and every record it covers."""
     from ctown.ledger.integrity import verify_log
 
-    with _database() as (_settings, factory), factory() as session:
+    with database() as (_settings, factory), factory() as session:
         report = verify_log(session)
     if as_json:
         print(json.dumps(report.as_json(), ensure_ascii=False, sort_keys=True, indent=1))
@@ -148,7 +135,7 @@ def receipt_cmd(leaf_index: int,
     """The offline proof file (record + inclusion proof + signed checkpoint) of one leaf."""
     from ctown.ledger.receipts import build_receipt
 
-    with _database() as (settings, factory), factory() as session, session.begin():
+    with database() as (settings, factory), factory() as session, session.begin():
         receipt = build_receipt(session, settings, leaf_index)
     text = json.dumps(receipt, ensure_ascii=False, indent=1) + "\n"
     if out is None:

@@ -15,7 +15,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _open() -> Any:
-    from ctown.cli import open_database  # lazily: the root CLI imports this module
+    from ctown.cli_support import open_database
 
     return open_database()
 

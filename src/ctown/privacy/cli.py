@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
+from ctown.cli_support import database
 
-    from ctown.settings import Settings
+if TYPE_CHECKING:
+
+    pass
 
 keys_app = typer.Typer(help="字段加密密钥 / field-encryption keys", no_args_is_help=True,
                        pretty_exceptions_show_locals=False)
@@ -26,16 +25,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(privacy_app, name="privacy")
 
 
-@contextmanager
-def _database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
-    from ctown.cli import open_database
-
-    settings, engine, factory = open_database()
-    try:
-        yield settings, factory
-    finally:
-        engine.dispose()
-
 
 @keys_app.command("rotate")
 def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
@@ -47,7 +36,7 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
     from ctown.privacy.crypto import FieldCipher
     from ctown.privacy.rotation import rotate
 
-    with _database() as (settings, factory):
+    with database() as (settings, factory):
         cipher = FieldCipher.from_settings(settings)
         result = rotate(factory, cipher, batch=batch, max_batches=max_batches)
     print(json.dumps({"active_version": result.active_version, "added": result.added_version,
@@ -64,7 +53,7 @@ def retire_cmd() -> None:
     from ctown.privacy.crypto import FieldCipher
     from ctown.privacy.rotation import retire_unused
 
-    with _database() as (settings, factory), factory.begin() as session:
+    with database() as (settings, factory), factory.begin() as session:
         cipher = FieldCipher.from_settings(settings)
         retired = retire_unused(session, cipher)
         print(json.dumps({"retired": retired, "active_version": cipher.active_version,
@@ -77,7 +66,7 @@ def status_cmd() -> None:
     from ctown.privacy.crypto import FieldCipher
     from ctown.privacy.rotation import version_counts
 
-    with _database() as (settings, factory), factory() as session:
+    with database() as (settings, factory), factory() as session:
         cipher = FieldCipher.from_settings(settings)
         print(json.dumps({"suite": cipher.suite, "active_version": cipher.active_version,
                           "versions": cipher.key_versions,
@@ -89,7 +78,7 @@ def notify_cmd() -> None:
     """Tell farmers about new negative records before they go live (条例 art. 15)."""
     from ctown.privacy.tasks import notify_negatives
 
-    with _database() as (_s, factory), factory.begin() as session:
+    with database() as (_s, factory), factory.begin() as session:
         print(json.dumps({"notices": notify_negatives(session)}))
 
 
@@ -100,7 +89,7 @@ def purge_cmd(today: Annotated[str | None, typer.Option(help="YYYY-MM-DD (defaul
     from ctown.privacy.tasks import purge_negatives
 
     day = dt.date.fromisoformat(today) if today else None
-    with _database() as (_s, factory), factory.begin() as session:
+    with database() as (_s, factory), factory.begin() as session:
         print(json.dumps({"deleted": purge_negatives(session, day)}))
 
 
@@ -109,7 +98,7 @@ def overdue_cmd() -> None:
     """Objections not answered within 20 days (exit 1 when there are any)."""
     from ctown.privacy.service import overdue_objections
 
-    with _database() as (_s, factory), factory() as session:
+    with database() as (_s, factory), factory() as session:
         late = overdue_objections(session)
         print(json.dumps([{"id": o.id, "subject_id": o.subject_id, "due_at": o.due_at.isoformat()}
                           for o in late]))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+
+from ctown.cli_support import database
 
 app = typer.Typer(help="数据质量三率 / data-quality figures", invoke_without_command=True)
 
@@ -15,17 +15,6 @@ app = typer.Typer(help="数据质量三率 / data-quality figures", invoke_witho
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="kpi")
 
-
-@contextmanager
-def _open() -> Iterator[tuple[Any, Any]]:
-    """Settings and session factory; the engine is disposed afterwards (no stray connections)."""
-    from ctown.cli import open_database  # lazily: the root CLI imports this module
-
-    settings, engine, factory = open_database()
-    try:
-        yield settings, factory
-    finally:
-        engine.dispose()
 
 
 @app.callback()
@@ -40,7 +29,7 @@ def kpi(ctx: typer.Context,
     from ctown.catalogue.service import load_catalogue
     from ctown.quality.service import kpi_report
 
-    with _open() as (_settings, factory), factory() as session:
+    with database() as (_settings, factory), factory() as session:
         report = kpi_report(session, load_catalogue(), prefix=region, months=months)
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, sort_keys=True))
@@ -76,7 +65,7 @@ def probe(url: Annotated[str | None, typer.Option(
 
     from ctown.quality.service import probe_database, record_probe
 
-    with _open() as (_settings, factory), factory.begin() as session:
+    with database() as (_settings, factory), factory.begin() as session:
         probes = [probe_database(session)]
         if url:
             import httpx

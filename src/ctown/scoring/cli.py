@@ -119,7 +119,7 @@ def county_model(outcomes: Annotated[Path, typer.Option("--outcomes", exists=Tru
                  risk: Annotated[Path | None, typer.Option("--risk", help="隐藏风险 risk.csv")] = None,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Train the county model from the credit files and loan outcomes; register a draft."""
-    from ctown.cli import open_database
+    from ctown.cli_support import open_database
     from ctown.db import transaction
     from ctown.scoring import county
 
@@ -144,7 +144,7 @@ def county_model(outcomes: Annotated[Path, typer.Option("--outcomes", exists=Tru
 @model_app.command("versions")
 def versions() -> None:
     """List model versions, their status and missing sign-offs."""
-    from ctown.cli import open_database
+    from ctown.cli_support import open_database
     from ctown.scoring import review
 
     _settings, engine, factory = open_database()
@@ -167,7 +167,7 @@ def score_command(all_: Annotated[bool, typer.Option("--all", help="全县重新
                   as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Score the county: every subject (--all), one id range (--from-id/--to-id, a partition for
     parallel runs) or only the subjects changed since an ingest batch (--since-batch)."""
-    from ctown.cli import open_database
+    from ctown.cli_support import open_database
     from ctown.db import transaction
     from ctown.scoring import tasks
 

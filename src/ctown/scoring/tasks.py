@@ -417,9 +417,9 @@ def score_all(session: Session, actor: User | None = None, *, id_from: int | Non
     households: list[pl.DataFrame] = []
     changed = 0
     start = lo or 0
-    while hi is not None and start <= hi:
-        end = min(start + chunk - 1, hi)
-        ids = Subject.id.between(start, end) & Subject.kind.in_(("household", "entity"))
+    while hi is not None and (span := _next_span(session, start, hi, chunk)) is not None:
+        start, end = span
+        ids = Subject.id.between(start, end) & Subject.kind.in_(SCORED_KINDS)
         frames = feature_frames(session, ids, st, as_of, id_range=(start, end))
         for kind in ("household", "entity"):
             changed += _score_part(session, st, kind, frames[kind], run, actor, parts)
@@ -436,6 +436,21 @@ def score_all(session: Session, actor: User | None = None, *, id_from: int | Non
         frame = features.collective_features(collectives, hh_all, st.cards["collective"])
         changed += _score_part(session, st, "collective", frame, run, actor, parts)
     return _finish(session, run, st, parts, changed, t0)
+
+
+SCORED_KINDS = ("household", "entity")
+
+
+def _next_span(session: Session, start: int, hi: int, chunk: int) -> tuple[int, int] | None:
+    """The ids of the next ``chunk`` households and entities from ``start``: chunks hold the
+    same number of scored subjects however persons' ids are interleaved, and skip gaps."""
+    scored = Subject.kind.in_(SCORED_KINDS) & Subject.id.between(start, hi)
+    first = session.scalar(sa.select(sa.func.min(Subject.id)).where(scored))
+    if first is None:
+        return None
+    last = session.scalar(sa.select(Subject.id).where(scored & (Subject.id >= first))
+                          .order_by(Subject.id).offset(chunk - 1).limit(1))
+    return first, hi if last is None else last
 
 
 def _village_columns(st: Setup) -> list[str]:

@@ -1,0 +1,39 @@
+"""What every command needs: the database from the settings, one clear line when it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ctown.db import DatabaseUnavailable, check_connection, make_engine, session_factory
+from ctown.settings import Settings, get_settings
+
+err = Console(stderr=True)
+
+
+def open_database(check: bool = True) -> tuple[Settings, Engine, sessionmaker[Session]]:
+    """Engine and session factory from the settings; an unreachable database is one clear line."""
+    settings = get_settings()
+    try:
+        engine = make_engine(settings.sqlalchemy_url)
+        if check:
+            check_connection(engine)
+    except DatabaseUnavailable as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    return settings, engine, session_factory(engine)
+
+
+@contextmanager
+def database() -> Iterator[tuple[Settings, sessionmaker[Session]]]:
+    """Settings and a session factory for one command; the engine is disposed afterwards."""
+    settings, engine, factory = open_database()
+    try:
+        yield settings, factory
+    finally:
+        engine.dispose()
