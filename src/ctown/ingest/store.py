@@ -36,7 +36,7 @@ def _rows(frame: pl.DataFrame) -> Iterator[tuple[Any, ...]]:
     return zip(*(frame[c].to_list() for c in frame.columns), strict=True)
 
 
-SQLITE_CACHE_KB = 256 * 1024
+SQLITE_CACHE_KB = 128 * 1024
 _PER_BATCH = ("batch_id", "department", "catalogue_version", "recorded_at")
 
 
