@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
-from ctown.accounts.scope import region_prefix
+from ctown.accounts.scope import get_subject_for, region_prefix
 from ctown.registry import queries
 from ctown.registry.service import region_tree
 from ctown.web.deps import current_user, get_db
@@ -20,7 +20,8 @@ router = APIRouter()
 def home(request: Request, user: User = Depends(current_user), db: Session = Depends(get_db)
          ) -> HTMLResponse:
     tree = region_tree(db, region_prefix(user)) if user.role != "farmer" else []
-    return render(request, "registry/home.html", user=user, tree=tree)
+    own = get_subject_for(db, user, user.subject_id) if user.subject_id else None
+    return render(request, "registry/home.html", user=user, tree=tree, own=own)
 
 
 @router.get("/households", response_class=HTMLResponse)
