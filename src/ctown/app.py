@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from jinja2 import pass_context
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,9 +74,17 @@ def _mount_capabilities(app: FastAPI) -> None:
     env = environment()
     env.globals["nav_links"] = lambda user: [
         n for n in nav if not n.get("roles") or Role(user.role) in set(n["roles"])]
-    env.globals["subject_links"] = lambda subject: [
-        {"href": link["href"].format(id=subject.id), "label": link["label"]}
-        for link in subject_links if subject.kind in link.get("kinds", (subject.kind,))]
+
+    @pass_context
+    def links_for(context: Any, subject: Any) -> list[dict[str, str]]:
+        user = context.get("current_user")
+        role = Role(user.role) if user is not None else None
+        return [{"href": link["href"].format(id=subject.id), "label": link["label"]}
+                for link in subject_links
+                if subject.kind in link.get("kinds", (subject.kind,))
+                and (not link.get("roles") or role in set(link["roles"]))]
+
+    env.globals["subject_links"] = links_for
 
 
 def _healthz(request: Request) -> Response:

@@ -33,7 +33,8 @@ NAV = [{"href": "/lending", "label": _("贷款"), "roles": _ALL},
        {"href": "/lending/figures", "label": _("金融指标"),
         "roles": ["county_admin", "township_officer", "village_officer", "bank_officer"]}]
 SUBJECT_LINKS = [{"href": "/lending/apply?subject={id}", "label": _("代为申请贷款"),
-                  "kinds": ("household", "entity")}]
+                  "kinds": ("household", "entity"),
+                  "roles": [Role.village_officer, Role.credit_proxy]}]
 ACTIONS_BY_ROLE = {
     "village_officer": ["village_approve", "return", "reject"],
     "township_officer": ["township_approve", "return", "reject"],
