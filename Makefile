@@ -8,7 +8,7 @@ CTOWN_PORT ?= 8000
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 export CTOWN_PORT
 
-.PHONY: install demo test lint bench lock browser clean
+.PHONY: install demo test lint bench lock browser clean audit
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+
+# Known vulnerabilities of the pinned dependencies (needs the PyPI vulnerability service).
+audit: install
+	$(BIN)/pip-audit -r requirements.lock --disable-pip --no-deps --strict
 
 # Re-pin dependencies after editing pyproject.toml.
 lock:
