@@ -11,15 +11,14 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from tests.factories import VILLAGE_A, build_county
-from tests.webutil import csrf_from, login, make_app_client
+from tests.factories import VILLAGE_A
+from tests.webutil import county_site, csrf_from, login
 from typer.testing import CliRunner
 
 from ctown.collection import keys, protocol
 from ctown.collection.models import CollectionBatch, Terminal, UploadLog
 from ctown.collection.protocol import Record
 from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 from ctown.settings import Settings
 
 HOUSEHOLD = f"H{VILLAGE_A[-6:]}00000"
@@ -29,13 +28,8 @@ HOUSEHOLD = f"H{VILLAGE_A[-6:]}00000"
 def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, str, Path]]:  # type: ignore[no-untyped-def]
     url = db_factory.migrated_url()
     var = tmp_path_factory.mktemp("var")
-    engine = make_engine(url)
-    with session_factory(engine).begin() as session:
-        build_county(session, FieldCipher.load(var / "keys.json"), households=3, passwords=True)
-    engine.dispose()
-    with make_app_client(url, var) as client:
+    with county_site(url, var) as client:
         yield client, url, var
-    client.app.state.engine.dispose()  # type: ignore[attr-defined]  # no connection left open
 
 
 def count(url: str, model: type, *where: object) -> int:

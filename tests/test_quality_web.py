@@ -10,25 +10,17 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.factories import VILLAGE_A, VILLAGE_B, build_county
-from tests.webutil import login, make_app_client
+from tests.factories import VILLAGE_A, VILLAGE_B
+from tests.webutil import county_site, login
 from typer.testing import CliRunner
-
-from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 
 
 @pytest.fixture(scope="module")
 def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, str, Path]]:  # type: ignore[no-untyped-def]
     url = db_factory.migrated_url()
     var = tmp_path_factory.mktemp("var")
-    engine = make_engine(url)
-    with session_factory(engine).begin() as session:
-        build_county(session, FieldCipher.load(var / "keys.json"), households=3, passwords=True)
-    engine.dispose()
-    with make_app_client(url, var) as client:
+    with county_site(url, var) as client:
         yield client, url, var
-    client.app.state.engine.dispose()  # type: ignore[attr-defined]  # no connection left open
 
 
 def test_page_has_inline_charts_and_verdicts(site) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -27,3 +29,20 @@ def login(client: TestClient, username: str, password: str) -> None:
     response = client.post("/login", data={"username": username, "password": password,
                                            "csrf_token": token, "next": "/"})
     assert response.status_code == 303, response.text
+
+
+@contextmanager
+def county_site(url: str, var: Path, households: int = 3) -> Iterator[TestClient]:
+    """An app client over a migrated database holding the test county (users with passwords)."""
+    from tests.factories import build_county
+
+    from ctown.db import make_engine, session_factory
+    from ctown.privacy.crypto import FieldCipher
+
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        build_county(session, FieldCipher.load(var / "keys.json"), households=households,
+                     passwords=True)
+    engine.dispose()
+    with make_app_client(url, var) as client:
+        yield client
