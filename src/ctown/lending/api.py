@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ctown.accounts.models import AccessLog, ApiToken, User
+from ctown.accounts.models import ApiToken, User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import token_digest
 from ctown.errors import Forbidden, Invalid
@@ -42,6 +42,7 @@ from ctown.web.deps import (
     LoginRequired,
     current_user,
     get_db,
+    keep_denied_log,
     optional_user,
     require_roles,
     verify_csrf,
@@ -184,19 +185,10 @@ def _decide_unit(request: FastRequest, body: ApplyIn) -> Response:
         return Response(content, media_type="application/json")
     except BaseException:
         session.rollback()
-        _keep_denied(session)
+        keep_denied_log(session)
         raise
     finally:
         session.close()
-
-
-def _keep_denied(session: Session) -> None:
-    """Denied look-ups are logged even though the request's transaction rolls back."""
-    pending = session.info.pop("denied", [])
-    if pending:
-        session.add_all([AccessLog(user_id=e.user_id, username=e.username, event=e.event,
-                                   detail=e.detail, client=e.client) for e in pending])
-        session.commit()
 
 
 @router.get("/applications", response_model=list[ApplicationOut])

@@ -41,14 +41,15 @@ def get_db(request: Request) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
-        _keep_denied_log(session)
+        keep_denied_log(session)
         raise
     finally:
         session.close()
 
 
-def _keep_denied_log(session: Session) -> None:
-    pending = [e for e in session.info.pop("denied", [])]
+def keep_denied_log(session: Session) -> None:
+    """After a rollback: write again the denied accesses the failed request logged."""
+    pending = list(session.info.pop("denied", []))
     if pending:
         session.add_all([AccessLog(user_id=e.user_id, username=e.username, event=e.event,
                                    detail=e.detail, client=e.client) for e in pending])
