@@ -39,9 +39,9 @@ from ctown.lending.schemas import (
     TransitionOut,
 )
 from ctown.web.deps import (
+    DB,
     LoginRequired,
-    current_user,
-    get_db,
+    Me,
     keep_denied_log,
     optional_user,
     require_roles,
@@ -50,8 +50,6 @@ from ctown.web.deps import (
 
 router = APIRouter(prefix="/lending", tags=["lending"])
 BANK = require_roles(Role.bank_officer)
-DB = Annotated[Session, Depends(get_db)]
-Me = Annotated[User, Depends(current_user)]
 Banker = Annotated[User, Depends(BANK)]
 Insurer = Annotated[User, Depends(require_roles(Role.insurer))]
 

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
@@ -19,12 +18,10 @@ from ctown.lending import approval, figures, grants, loans, notices, service
 from ctown.lending.decision import Request as LoanRequest
 from ctown.lending.loanbook import CATEGORY_LABELS
 from ctown.lending.products import load_products
-from ctown.web.deps import current_user, get_db, verify_csrf
+from ctown.web.deps import DB, Me, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter(prefix="/lending")
-DB = Annotated[Session, Depends(get_db)]
-Me = Annotated[User, Depends(current_user)]
 CSRF = [Depends(verify_csrf)]
 
 _ALL = ["farmer", "credit_proxy", "village_officer", "township_officer", "bank_officer",

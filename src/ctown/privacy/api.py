@@ -6,21 +6,17 @@ committed with the request and appears in the farmer's query log.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
-from ctown.accounts.models import User
 from ctown.privacy import policy, report, service
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
-from ctown.web.deps import current_user, get_db, locale_of, verify_csrf
+from ctown.web.deps import DB, Me, locale_of, verify_csrf
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
-DB = Annotated[Session, Depends(get_db)]
-Me = Annotated[User, Depends(current_user)]
 CSRF = [Depends(verify_csrf)]
 
 

@@ -13,13 +13,11 @@ from ctown.accounts.scope import get_subject_for
 from ctown.errors import NotFound
 from ctown.scoring import report, review, service, tasks
 from ctown.scoring.models import GradeRecord, ModelVersion
+from ctown.scoring.review import REVIEWERS
 from ctown.scoring.schemas import GradeOut, RunOut, SignoffIn, VersionOut
-from ctown.web.deps import current_user, get_db, require_roles, verify_csrf
+from ctown.web.deps import DB, Me, require_roles, verify_csrf
 
 router = APIRouter(prefix="/scoring", tags=["scoring"])
-DB = Annotated[Session, Depends(get_db)]
-Me = Annotated[User, Depends(current_user)]
-REVIEWERS = (Role.county_admin, Role.township_officer, Role.bank_officer, Role.evaluator)
 Reviewer = Annotated[User, Depends(require_roles(*REVIEWERS))]
 Admin = Annotated[User, Depends(require_roles(Role.county_admin))]
 CSRF = [Depends(verify_csrf)]

@@ -32,6 +32,8 @@ SIGNOFF_ROLES: dict[str, str] = {
     Role.evaluator.value: _("模型校准已认可"),
 }
 ACTIVATE_ROLES = frozenset({Role.county_admin.value})
+#: Who may open the review pages: the signers and the county admin who activates.
+REVIEWERS = (Role.county_admin, Role.township_officer, Role.bank_officer, Role.evaluator)
 RETENTION = dt.timedelta(days=3 * 366)
 
 

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
@@ -17,13 +16,11 @@ from ctown.accounts.scope import get_subject_for
 from ctown.i18n import _
 from ctown.scoring import report, review, service, tasks
 from ctown.scoring.grades import load_grade_table
-from ctown.web.deps import current_user, get_db, require_roles, verify_csrf
+from ctown.scoring.review import REVIEWERS
+from ctown.web.deps import DB, Me, require_roles, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter(prefix="/scoring")
-DB = Annotated[Session, Depends(get_db)]
-Me = Annotated[User, Depends(current_user)]
-REVIEWERS = (Role.county_admin, Role.township_officer, Role.bank_officer, Role.evaluator)
 Reviewer = Annotated[User, Depends(require_roles(*REVIEWERS))]
 Admin = Annotated[User, Depends(require_roles(Role.county_admin))]
 CSRF = [Depends(verify_csrf)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -129,3 +130,8 @@ async def verify_csrf(request: Request) -> None:
         sent = value if isinstance(value, str) else None
     if not expected or not sent or not hmac.compare_digest(str(expected), sent):
         raise CsrfFailed()
+
+
+#: Parameter types for handlers: ``def page(db: DB, user: Me)``.
+DB = Annotated[Session, Depends(get_db)]
+Me = Annotated[User, Depends(current_user)]
