@@ -98,7 +98,7 @@ def child(mode: str, url: str, county_dir: str, var: str) -> None:
         marks: dict[str, float] = {}
 
         def hook(item: Any, event: str, _n: int) -> None:
-            key = item.department or "regions"
+            key = item.department or item.kind  # regions, consents
             if event == "start":
                 marks[key] = time.perf_counter()
             elif event == "end":
@@ -114,10 +114,10 @@ def child(mode: str, url: str, county_dir: str, var: str) -> None:
     else:
         figures = raw_insert(engine, Path(county_dir), started)
         started = figures.pop("_insert_started")
+    engine.dispose()  # timed: closing SQLite's last connection checkpoints what is left of the WAL
     figures.update(seconds=round(time.perf_counter() - started, 2),
                    cpu_seconds=round(time.process_time() - cpu, 2),
                    peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))
-    engine.dispose()
     print(json.dumps(figures))
 
 

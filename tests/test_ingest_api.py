@@ -13,7 +13,15 @@ from ctown.accounts.service import create_user, issue_token
 from ctown.db import make_engine, session_factory, transaction
 from ctown.ingest.service import load_file
 from ctown.registry.tasks import resolve
-from test_ingest_support import HEAD1, HEAD2, V1, cipher_at, seed_regions, write_county
+from test_ingest_support import (
+    HEAD1,
+    HEAD2,
+    V1,
+    cipher_at,
+    consent_all,
+    seed_regions,
+    write_county,
+)
 from webutil import csrf_from, login, make_app_client
 
 
@@ -31,6 +39,7 @@ def world(db_factory: Any, tmp_path_factory: pytest.TempPathFactory
     with transaction(session_factory(engine)) as s:
         seed_regions(s)
         load_file(s, cipher, county / "psb" / "psb_1.csv", "psb")
+        consent_all(s)
         load_file(s, cipher, county / "hrss" / "hrss_1.json", "hrss")
         bank = create_user(s, username="feed_bank", password="feed_bank",
                            role="department_feed", region_code="330521000000",

@@ -27,6 +27,7 @@ from test_ingest_support import (
     PSB_DUP,
     PSB_GOOD,
     cipher_at,
+    consent_all,
     seed_regions,
     write_county,
 )
@@ -44,8 +45,10 @@ def cipher(tmp_path: Path) -> FieldCipher:
 
 def _load_all(session: Session, cipher: FieldCipher, county: Path) -> dict[str, object]:
     seed_regions(session)
-    return {d: load_file(session, cipher, next((county / d).iterdir()), d)
-            for d in ("psb", "bank", "hrss")}
+    reports = {"psb": load_file(session, cipher, next((county / "psb").iterdir()), "psb")}
+    consent_all(session)
+    return reports | {d: load_file(session, cipher, next((county / d).iterdir()), d)
+                      for d in ("bank", "hrss")}
 
 
 def _admin() -> User:

@@ -122,3 +122,20 @@ def cipher_at(tmp: Path) -> FieldCipher:
 
 def seed_regions(session: Session) -> None:
     load_regions(session, REGIONS)
+
+
+def consent_all(session: Session) -> int:
+    """Every registered household signs its collection consent (信息采集授权书), so the
+    consent-required values of the feeds go straight into the credit file."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from ctown.privacy.service import grant_collection_consent
+    from ctown.registry.models import Subject
+
+    households = session.scalars(sa.select(Subject.id).where(Subject.kind == "household")).all()
+    for hh in households:
+        grant_collection_consent(session, None, subject_id=hh, signed_on=dt.date(2025, 1, 2),
+                                 form_no=f"T-{hh}")
+    return len(households)

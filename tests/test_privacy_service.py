@@ -22,6 +22,7 @@ from ctown.ledger import tasks as ledger_tasks
 from ctown.privacy import report, service, tasks
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent
+from ctown.registry.models import Subject
 from ctown.settings import get_settings
 
 NEGATIVE = "I0703"  # 失信被执行人 (public, negative)
@@ -47,6 +48,10 @@ def county(session: Session, tmp_path: Path) -> County:
                                    role=Role.privacy_officer, region_code=COUNTY)
     users["auditor"] = create_user(session, username="auditor", password=None,
                                    role=Role.evaluator, region_code=COUNTY)
+    # The households signed their collection consent, so consent-required values are recorded.
+    for hh in session.scalars(sa.select(Subject.id).where(Subject.kind == "household")):
+        service.grant_collection_consent(session, None, subject_id=hh,
+                                         signed_on=dt.date(2026, 1, 5))
     session.flush()
     return county
 

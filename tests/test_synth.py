@@ -96,13 +96,27 @@ def test_same_seed_gives_byte_identical_files(county: Path, tmp_path: Path) -> N
 
 def test_every_department_folder_and_the_hidden_truth(county: Path, manifest: dict) -> None:
     assert sorted(p.name for p in county.iterdir() if p.is_dir()) == sorted(
-        [*DEPARTMENTS, "_hidden"])
+        [*DEPARTMENTS, "_hidden", "consents"])
     for code in DEPARTMENTS:
         assert list((county / code).iterdir()), code
         assert manifest["departments"][code]["files"]
     assert {p.name for p in (county / "_hidden").iterdir()} >= {"risk.csv", "outcomes.csv"}
     assert manifest["seed"] == SEED and manifest["snapshot"] == DEFAULT_SNAPSHOT.isoformat()
     assert manifest["sizes"]["households"] == HOUSEHOLDS
+
+
+def test_signed_collection_consents_for_most_households(county: Path, manifest: dict) -> None:
+    """~92 % of households sign the collection consent; every row names a household head."""
+    _header, rows = read_rows(county / "consents" / "collection_consents.csv", "csv")
+    assert manifest["consents"]["rows"] == len(rows)
+    assert 0.85 * HOUSEHOLDS <= len(rows) <= 0.98 * HOUSEHOLDS
+    heads = {r["公民身份号码"] for r in dept_rows(county, manifest, "psb")
+             if r["与户主关系"] == "户主"}
+    assert len({r["授权书编号"] for r in rows}) == len(rows)
+    assert sum(r["户主身份证号"] in heads for r in rows) >= 0.9 * len(rows)
+    for r in rows:
+        parse_resident_id(r["户主身份证号"])
+        assert r["签署日期"] < DEFAULT_SNAPSHOT.isoformat()
 
 
 def test_regions_are_a_real_looking_hierarchy(county: Path) -> None:

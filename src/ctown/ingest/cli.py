@@ -36,7 +36,10 @@ app.add_typer(matches_app, name="matches")
 
 
 def register(root: typer.Typer) -> None:
+    from ctown.ingest.consent_cli import consent_app
+
     root.add_typer(app, name="ingest")
+    root.add_typer(consent_app, name="consent")
 
 
 def _open() -> tuple[Any, Any, Any]:
@@ -70,11 +73,11 @@ def load(paths: Annotated[list[Path], typer.Argument(help="files or folders")],
 
         def hook(item: Any, event: str, n: int) -> None:
             if event == "start":
-                bar.update(task, description=f"{item.department or 'regions'}: {item.path.name}")
+                bar.update(task, description=f"{item.department or item.kind}: {item.path.name}")
             elif event == "rows":
                 rows[0] += n
                 bar.update(task, rows=rows[0])
-            if event == "end" or (event == "start" and item.department is None):
+            if event == "end" or (event == "start" and item.kind == "regions"):
                 bar.advance(task)
 
         totals = run(factory, cipher, planned, hook=hook, skipped=skipped)
@@ -95,9 +98,17 @@ def _print_summary(result: dict[str, Any]) -> None:
         console.print(line, highlight=False)
         if d["error"]:
             console.print(f"  [red]{d['error']['zh']} / {d['error']['en']}[/red]", highlight=False)
+    for c in result["consents"]["details"]:
+        line = (f"{'consents':8} {Path(c['file']).name:40} {c['status']:15} "
+                f"收到 {c.get('received', 0):>9,}  授权 {c.get('granted', 0):>9,}  "
+                f"隔离 {c.get('quarantined', 0):>7,}  重复 {c.get('duplicates', 0):>7,}")
+        console.print(line, highlight=False)
+        if c.get("error"):
+            console.print(f"  [red]{c['error']['zh']} / {c['error']['en']}[/red]", highlight=False)
     console.print(f"合计 total: received {result['received']:,}, accepted {result['accepted']:,}, "
                   f"quarantined {result['quarantined']:,} (held {result['held']:,}), "
-                  f"duplicates {result['duplicates']:,}", highlight=False)
+                  f"duplicates {result['duplicates']:,}; values {result['values']:,}, "
+                  f"held until consent {result['held_values']:,}", highlight=False)
 
 
 # -- quarantine --------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Batch(Base):
     held: Mapped[int] = mapped_column(default=0)
     duplicates: Mapped[int] = mapped_column(default=0)
     values_written: Mapped[int] = mapped_column(default=0)
+    #: Values of consent-required indicators kept in ``ingest_held_values`` (no consent on file).
+    held_values: Mapped[int] = mapped_column(default=0, server_default="0")
     catalogue_version: Mapped[int] = mapped_column()
     mapping_version: Mapped[int | None] = mapped_column()
     actor_id: Mapped[int | None] = mapped_column(sa.Integer)
@@ -160,3 +162,45 @@ class PendingMatch(Base):
     __table_args__ = (
         sa.CheckConstraint("status IN ('pending', 'confirmed', 'rejected')", name="status"),
     )
+
+
+class HeldValue(Base):
+    """A value of a consent-required indicator (``consent_required`` in the catalogue) about a
+    person or household whose household had no collection consent (信息采集授权书) on file when
+    it arrived: kept aside, encrypted, until the consent is recorded (then released into the
+    credit file) or the retention period ends (then purged). See :mod:`ctown.ingest.hold`.
+
+    ``value`` is the ciphertext of ``[value_num, value_text]`` bound to (batch, seq, indicator,
+    subject), so a ciphertext cannot be moved to another row or subject.
+    """
+
+    __tablename__ = "ingest_held_values"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject_id: Mapped[int] = mapped_column(sa.Integer)
+    household_id: Mapped[int] = mapped_column(sa.Integer, index=True)
+    indicator_code: Mapped[str] = mapped_column(sa.String(8))
+    value: Mapped[str] = mapped_column(sa.Text)
+    observed_on: Mapped[dt.date] = mapped_column(sa.Date)
+    batch_id: Mapped[int] = mapped_column(sa.Integer)
+    seq: Mapped[int] = mapped_column()
+    department: Mapped[str] = mapped_column(sa.String(16))
+    catalogue_version: Mapped[int] = mapped_column()
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (sa.UniqueConstraint("batch_id", "seq", "indicator_code"),)
+
+
+class ConsentReject(Base):
+    """A row of a consent register (``ctown consent import``) that could not be used, with why.
+    The row is encrypted (it holds a resident ID); a corrected file is simply imported again."""
+
+    __tablename__ = "ingest_consent_rejects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    source_name: Mapped[str] = mapped_column(sa.String(300))
+    row_no: Mapped[int | None] = mapped_column()
+    reason_code: Mapped[str] = mapped_column(sa.String(40))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

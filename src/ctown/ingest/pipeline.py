@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.catalogue.schemas import Catalogue
+from ctown.ingest import hold
 from ctown.ingest import messages as msg
 from ctown.ingest.digest import digests
 from ctown.ingest.mapping import DepartmentMapping
@@ -27,7 +28,7 @@ from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.readers import ROW, Chunk
 from ctown.ingest.resolve import INDEX, SUBJECT, Resolver
 from ctown.ingest.store import Store
-from ctown.ingest.validate import CONTENT, ID, KEY, OBSERVED, SEP, SEQ, Context, validate
+from ctown.ingest.validate import CONTENT, ID, KEY, OBSERVED, SEP, SEQ, Context, Validated, validate
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Region
 
@@ -47,8 +48,32 @@ class Counts:
     held: int = 0
     duplicates: int = 0
     values: int = 0
+    held_values: int = 0
     registry: dict[str, int] = field(default_factory=dict)
     unmapped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Prepared:
+    """A chunk numbered and validated — work that needs no database, so the read-ahead
+    (:mod:`ctown.ingest.readahead`) does it for the next file while this one is written."""
+
+    frame: pl.DataFrame  # the chunk's rows with SEQ
+    sheet: str | None
+    validated: Validated
+    end: int  # first seq after this chunk
+
+
+def prepare(ctx: Context, chunk: Chunk, first_seq: int, seqs: pl.Series | None = None
+            ) -> Prepared | None:
+    frame = chunk.frame
+    if frame.is_empty():
+        return None
+    if seqs is None:
+        seqs = pl.int_range(first_seq, first_seq + frame.height, eager=True, dtype=pl.Int64)
+    frame = frame.with_columns(seqs.alias(SEQ))
+    end = max(first_seq, int(seqs.max()) + 1)  # type: ignore[arg-type]
+    return Prepared(frame, chunk.sheet, validate(ctx, frame), end)
 
 
 class BatchLoad:
@@ -76,15 +101,15 @@ class BatchLoad:
 
     # -- one chunk -------------------------------------------------------------------------------
     def add(self, chunk: Chunk, seqs: pl.Series | None = None) -> None:
-        frame = chunk.frame
-        if frame.is_empty():
-            return
-        if seqs is None:
-            seqs = pl.int_range(self.seq, self.seq + frame.height, eager=True, dtype=pl.Int64)
-        frame = frame.with_columns(seqs.alias(SEQ))
-        self.seq = max(self.seq, int(seqs.max()) + 1)  # type: ignore[arg-type]
+        prepared = prepare(self.ctx, chunk, self.seq, seqs)
+        if prepared is not None:
+            self.apply(prepared)
+
+    def apply(self, prepared: Prepared) -> None:
+        """Everything of a chunk that needs the database, after :func:`prepare`."""
+        frame, v = prepared.frame, prepared.validated
+        self.seq = max(self.seq, prepared.end)
         self.counts.received += frame.height
-        v = validate(self.ctx, frame)
         self.counts.unmapped = sorted(set(self.counts.unmapped) | set(v.unmapped))
         failed = dict(v.failed)
         held: dict[int, int] = {}
@@ -98,7 +123,7 @@ class BatchLoad:
             ok = pl.concat([ok.with_columns(pl.lit(None, pl.Int64).alias(SUBJECT)), forced],
                            how="diagonal_relaxed") if forced.height else ok
         accepted = self._accept(ok, failed)
-        self._quarantine(frame, chunk.sheet, failed, held)
+        self._quarantine(frame, prepared.sheet, failed, held)
         self.counts.accepted += accepted
 
     def _accept(self, ok: pl.DataFrame, failed: dict[int, list[Reason]]) -> int:
@@ -159,7 +184,7 @@ class BatchLoad:
                          pl.lit(self.batch.id).alias("batch_id")).unique(
             "key_hash", keep="last").sort("key_hash")
         self.store.upsert_keys(keys)
-        values = self._long_values(ok)
+        values = hold.split(self, self._long_values(ok))
         if values.is_empty():
             return
         self.counts.values += values.height
@@ -168,9 +193,7 @@ class BatchLoad:
         # page of a multi-million-row index per value.
         values = values.sort("subject_id", "indicator_code", "observed_on", SEQ)
         values = values.with_columns(digests(values))
-        self.store.insert_values(values)
-        latest = values.unique(["subject_id", "indicator_code"], keep="last", maintain_order=True)
-        self.store.upsert_current(latest)
+        self.store.store_values(values)
 
     def _long_values(self, ok: pl.DataFrame) -> pl.DataFrame:
         parts = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 import polars as pl
 import sqlalchemy as sa
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
 
 SUBJECT = "__subject__"
 INDEX = "__index__"
-#: Blind indexes already computed in this process, per key ring: the same resident ID arrives
-#: from many departments, and an HMAC per distinct ID per file is most of the look-up's cost.
-_INDEX_CACHE: WeakKeyDictionary[FieldCipher, dict[str, str]] = WeakKeyDictionary()
-_CACHE_LIMIT = 500_000
 
 
 class Resolver:
@@ -40,7 +35,6 @@ class Resolver:
         self.session, self.cipher, self.mapping = session, cipher, mapping
         self.kind = mapping.identity.kind
         self.dialect = session.get_bind().dialect.name
-        self._index: dict[str, str] = {}
 
     # -- blind index ---------------------------------------------------------------------------
     def index_of(self, ids: pl.Series) -> pl.Series:
@@ -48,13 +42,8 @@ class Resolver:
         resident ID; credit codes and division codes are public and stand for themselves)."""
         if self.kind != "resident_id":
             return ids.fill_null("").alias(INDEX)
-        distinct = ids.drop_nulls().unique().to_list()
-        cache = _INDEX_CACHE.setdefault(self.cipher, {})
-        if len(cache) > _CACHE_LIMIT:
-            cache.clear()
-        bi = self.cipher.blind_index
-        self._index = {v: cache.get(v) or cache.setdefault(v, bi(v)) for v in distinct}
-        return ids.replace_strict(self._index, default="", return_dtype=pl.String).alias(INDEX)
+        index = self.cipher.blind_indexes(ids.drop_nulls().unique().to_list())
+        return ids.replace_strict(index, default="", return_dtype=pl.String).alias(INDEX)
 
     # -- look-up --------------------------------------------------------------------------------
     def attach_subjects(self, ok: pl.DataFrame) -> pl.DataFrame:
@@ -69,7 +58,7 @@ class Resolver:
         if not identifiers:
             return {}
         if self.kind == "resident_id":
-            index = {self._index.get(i) or self.cipher.blind_index(i): i for i in identifiers}
+            index = {v: k for k, v in self.cipher.blind_indexes(identifiers).items()}
             column, target = "id_index", ("household_id" if self.mapping.subject_kind == "household"
                                           else "id")
             keys = list(index)

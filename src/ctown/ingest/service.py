@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
+from ctown.ingest import hold
 from ctown.ingest.digest import digests
 from ctown.ingest.mapping import DepartmentMapping, load_mappings
 from ctown.ingest.models import Batch
@@ -36,6 +37,9 @@ from ctown.ingest.readers import ROW, Chunk, describe, iter_chunks, records_to_c
 from ctown.ingest.store import Store
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
+
+if TYPE_CHECKING:
+    from ctown.ingest.readahead import Feed
 
 Progress = Callable[[int], None]
 MAX_PUSH_ROWS = 50_000
@@ -54,6 +58,8 @@ class LoadReport:
     duplicates: int = 0
     values: int = 0
     error: dict[str, str] | None = None
+    #: Values of consent-required indicators held until the household's collection consent.
+    held_values: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -95,16 +101,18 @@ def _report(path: str, batch: Batch, status: str) -> LoadReport:
                           duplicates=batch.received)
     return LoadReport(path, batch.department, status, batch.id, batch.received, batch.accepted,
                       batch.quarantined, batch.held, batch.duplicates, batch.values_written,
-                      detail=batch.detail or {})
+                      detail=batch.detail or {}, held_values=batch.held_values or 0)
 
 
 def load_file(session: Session, cipher: FieldCipher, path: Path, department: str, *,
               actor_id: int | None = None, now: dt.datetime | None = None,
               progress: Progress | None = None,
-              mappings: dict[str, DepartmentMapping] | None = None) -> LoadReport:
-    """Load one department file in the caller's transaction (see the module docstring)."""
+              mappings: dict[str, DepartmentMapping] | None = None,
+              feed: Feed | None = None) -> LoadReport:
+    """Load one department file in the caller's transaction (see the module docstring);
+    ``feed``: the file as the read-ahead already read and validated it."""
     mapping = mapping_for(department, mappings)
-    info = describe(path)
+    info = feed.info if feed is not None else describe(path)
     existing = find_batch(session, department, info.sha256)
     if existing is not None and existing.status == "done":
         return _report(str(path), existing, "already_loaded")
@@ -114,10 +122,16 @@ def load_file(session: Session, cipher: FieldCipher, path: Path, department: str
                        source_name=path.name, channel="file", catalogue=catalogue,
                        mapping_version=mapping.version, actor_id=actor_id, now=now)
     load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now)
-    for chunk in iter_chunks(info, load.known_columns):
-        load.add(chunk)
-        if progress:
-            progress(chunk.frame.height)
+    if feed is not None and not feed.done:
+        for prepared in feed.chunks:
+            load.apply(prepared)
+            if progress:
+                progress(prepared.frame.height)
+    else:
+        for chunk in iter_chunks(info, load.known_columns):
+            load.add(chunk)
+            if progress:
+                progress(chunk.frame.height)
     batch = load.finish()
     batch.detail = {**(batch.detail or {}), "format": info.format,
                     "encoding": info.encoding or "", "bytes": info.size}
@@ -192,9 +206,13 @@ def _value_columns(catalogue: Catalogue, code: str, value: object) -> tuple[floa
 
 def record_values(session: Session, *, actor: Any, department: str, source: str,
                   values: list[tuple[int, str, object, dt.date]],
-                  now: dt.datetime | None = None) -> Batch:
+                  now: dt.datetime | None = None, cipher: FieldCipher | None = None) -> Batch:
     """Write values into the credit file for another capability (repayments, collection points,
-    village evaluation). The same call twice is one batch (its content is its external id)."""
+    village evaluation). The same call twice is one batch (its content is its external id).
+
+    Consent-required values about a household without collection consent are held like a
+    feed's (:mod:`ctown.ingest.hold`); ``cipher`` encrypts them (default: the configured key
+    ring, loaded only when something is held)."""
     catalogue = load_catalogue()
     rows = [(int(s), c, *_value_columns(catalogue, c, v), o) for s, c, v, o in values]
     canon = json.dumps([[s, c, n, t, o.isoformat()] for s, c, n, t, o in rows], ensure_ascii=False)
@@ -214,13 +232,18 @@ def record_values(session: Session, *, actor: Any, department: str, source: str,
         pl.lit(batch.id, pl.Int64).alias("batch_id"), pl.lit(department).alias("department"),
         pl.lit(catalogue.version, pl.Int64).alias("catalogue_version"),
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("recorded_at"))
+    # Consent-required values without the household's collection consent wait in the hold.
+    frame, held = hold.hold(session, cipher, catalogue,
+                            frame.with_columns(pl.col("__seq__").cast(pl.Int64)), now=now) \
+        if frame.height else (frame, 0)
     if frame.height:
         frame = frame.with_columns(digests(frame))
         store = Store(session)
         store.insert_values(frame)
         store.upsert_current(frame.sort("subject_id", "indicator_code", "observed_on", "__seq__")
                              .unique(["subject_id", "indicator_code"], keep="last"))
-    batch.received = batch.accepted = batch.values_written = frame.height
+    batch.received = batch.accepted = frame.height + held
+    batch.values_written, batch.held_values = frame.height, held
     batch.status, batch.finished_at = "done", now
     session.flush()
     return batch

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.ingest.models import Batch, CurrentValue, IndicatorValue, PendingMatch, QuarantinedRow
+from ctown.ingest.models import (
+    Batch,
+    CurrentValue,
+    HeldValue,
+    IndicatorValue,
+    PendingMatch,
+    QuarantinedRow,
+)
 
 
 def _count(session: Session, model: type, *where: sa.ColumnElement[bool]) -> int:
@@ -21,4 +28,6 @@ def counts(session: Session) -> dict[str, int]:
         "ingest.quarantined_rows": _count(session, QuarantinedRow,
                                           QuarantinedRow.status.in_(("open", "held"))),
         "ingest.pending_matches": _count(session, PendingMatch, PendingMatch.status == "pending"),
+        # Values waiting for the household's collection consent (授权暂存).
+        "ingest.held_values": _count(session, HeldValue),
     }

@@ -1,25 +1,31 @@
 """``ctown ingest PATH...``: plan the files (regions first, departments in dependency order) and
 load each one in a transaction of its own.
 
-A folder written by ``ctown synth`` holds ``regions.csv`` and one sub-folder per department,
-named by its code; folders starting with ``_`` (the generator's hidden truth) are skipped. A file
-given directly takes its department from ``--department`` or from the folder it sits in.
+A folder written by ``ctown synth`` holds ``regions.csv``, one sub-folder per department, named
+by its code, and ``consents/`` (the households' signed collection consents, 信息采集授权书);
+folders starting with ``_`` (the generator's hidden truth) are skipped. The consent register loads
+right after the departments that create the subjects (psb, samr) and before the others, so the
+consent-required values of households that signed go straight into the credit file and only the
+others are held (:mod:`ctown.ingest.hold`). A file given directly takes its department from
+``--department`` or from the folder it sits in.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.db import transaction
 from ctown.errors import DomainError
 from ctown.i18n import Message, _
 from ctown.ingest.mapping import dependency_order, load_mappings
+from ctown.ingest.readahead import ReadAhead
 from ctown.ingest.readers import ReadError
 from ctown.ingest.service import LoadReport, load_file, record_failure
 from ctown.privacy.crypto import FieldCipher
@@ -27,12 +33,14 @@ from ctown.registry.tasks import load_regions
 
 FEED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".ndjson")
 REGIONS = "regions.csv"
+CONSENTS = "consents"
 
 
 @dataclass(frozen=True)
 class Planned:
     path: Path
-    department: str | None  # None: the regions file
+    department: str | None  # None: the regions file or the consent register
+    kind: str = "feed"  # regions | feed | consents
 
 
 class PlanError(ValueError):
@@ -48,21 +56,28 @@ def _feed_files(folder: Path) -> list[Path]:
 
 def plan(paths: list[Path], department: str | None = None) -> tuple[list[Planned], list[str]]:
     """The files to load, in order, and the folders skipped (with why)."""
-    codes = set(load_mappings())
+    mappings = load_mappings()
+    codes = set(mappings)
     regions: list[Planned] = []
     files: list[Planned] = []
+    consents: list[Planned] = []
     skipped: list[str] = []
     for path in paths:
         if not path.exists():
             raise PlanError(Message(_("路径 {path} 不存在"), {"path": str(path)}))
         if path.is_file() and path.name == REGIONS and department is None:
-            regions.append(Planned(path, None))
+            regions.append(Planned(path, None, "regions"))
+            continue
+        if department is None and ((path.is_dir() and path.name.lower() == CONSENTS) or (
+                path.is_file() and path.parent.name.lower() == CONSENTS)):
+            consents += [Planned(p, None, CONSENTS)
+                         for p in ([path] if path.is_file() else _feed_files(path))]
             continue
         if path.is_file():
             files.append(Planned(path, _department_of(path, path.parent.name, department, codes)))
             continue
         if (path / REGIONS).is_file() and department is None:
-            regions.append(Planned(path / REGIONS, None))
+            regions.append(Planned(path / REGIONS, None, "regions"))
         if path.name.lower() in codes and department in (None, path.name.lower()):
             files += [Planned(p, path.name.lower()) for p in _feed_files(path)]
             continue
@@ -70,6 +85,9 @@ def plan(paths: list[Path], department: str | None = None) -> tuple[list[Planned
             files += [Planned(p, department) for p in _feed_files(path) if p.name != REGIONS]
         for sub in sorted(p for p in path.iterdir() if p.is_dir()):
             if sub.name.startswith(("_", ".")):
+                continue
+            if sub.name.lower() == CONSENTS and department is None:
+                consents += [Planned(p, None, CONSENTS) for p in _feed_files(sub)]
                 continue
             if sub.name.lower() not in codes:
                 skipped.append(str(sub))
@@ -79,7 +97,9 @@ def plan(paths: list[Path], department: str | None = None) -> tuple[list[Planned
     order = {c: i for i, c in enumerate(dependency_order({f.department for f in files
                                                           if f.department}))}
     files.sort(key=lambda f: (order.get(f.department or "", -1), str(f.path)))
-    return regions + files, skipped
+    first = [f for f in files if mappings[f.department or ""].creates_subjects]
+    rest = [f for f in files if not mappings[f.department or ""].creates_subjects]
+    return regions + first + sorted(consents, key=lambda f: str(f.path)) + rest, skipped
 
 
 def _department_of(path: Path, folder: str, department: str | None, codes: set[str]) -> str:
@@ -98,20 +118,30 @@ def read_regions(path: Path) -> Iterator[dict[str, Any]]:
         yield from csv.DictReader(fh)
 
 
+CONSENT_KEYS = ("received", "granted", "duplicates", "quarantined", "released_values")
+
+
 @dataclass
 class Totals:
     reports: list[LoadReport]
     regions: dict[str, int]
     skipped: list[str]
+    consents: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
-        return any(r.status == "failed" for r in self.reports)
+        return any(r.status == "failed" for r in self.reports) or any(
+            c.get("status") == "failed" for c in self.consents)
 
     def to_json(self) -> dict[str, Any]:
-        keys = ("received", "accepted", "quarantined", "held", "duplicates", "values")
+        keys = ("received", "accepted", "quarantined", "held", "duplicates", "values",
+                "held_values")
         totals = {k: sum(getattr(r, k) for r in self.reports) for k in keys}
-        return {**totals, "files": len(self.reports),
+        # The consent register is not a feed: its rows are counted apart from the feeds'.
+        consents = {k: sum(c.get(k, 0) for c in self.consents) for k in CONSENT_KEYS}
+        return {**totals, "consents": {**consents, "files": len(self.consents),
+                                       "details": self.consents},
+                "files": len(self.reports),
                 "failed_files": sum(r.status == "failed" for r in self.reports),
                 "already_loaded_files": sum(r.status == "already_loaded" for r in self.reports),
                 "regions": self.regions, "skipped": self.skipped,
@@ -127,29 +157,93 @@ def run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Plann
     """Load the planned files, each in its own transaction; a file that cannot be read is
     recorded as failed and the others still load."""
     reports: list[LoadReport] = []
+    consents: list[dict[str, Any]] = []
     regions: dict[str, int] = {}
-    for item in planned:
-        if hook:
-            hook(item, "start", 0)
-        if item.department is None:
-            with transaction(factory) as session:
-                regions = load_regions(session, read_regions(item.path), actor=actor_id,
-                                       source="regions")
-            continue
-        reports.append(_load_one(factory, cipher, item, actor_id, hook))
-        if hook:
-            hook(item, "end", 0)
-    return Totals(reports, regions, skipped or [])
+    ahead: ReadAhead | None = None
+    statistics = Statistics(factory)
+    try:
+        for item in planned:
+            if hook:
+                hook(item, "start", 0)
+            if item.kind == "regions":
+                with transaction(factory) as session:
+                    regions = load_regions(session, read_regions(item.path), actor=actor_id,
+                                           source="regions")
+                continue
+            if item.kind == CONSENTS:
+                consents.append(_consents_one(factory, cipher, item))
+            else:
+                # Started after the regions: validation checks villages against them.
+                ahead = ahead or ReadAhead(factory, [(p.path, p.department) for p in planned
+                                                     if p.kind == "feed"])
+                reports.append(_load_one(factory, cipher, item, actor_id, hook, ahead))
+                statistics.after(reports[-1])
+            if hook:
+                hook(item, "end", 0)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return Totals(reports, regions, skipped or [], consents)
+
+
+class Statistics:
+    """Keeps PostgreSQL's planner statistics in step with a long load (统计信息).
+
+    The look-ups of every file (subjects by blind index, stored record keys) are planned from
+    statistics taken when the tables were small; autovacuum catches up only now and then, and
+    meanwhile the planner scans whole tables per file. An ``ANALYZE`` each time the rows written
+    by this run grow fourfold (and after the registry departments, which create the subjects)
+    costs a few tenths of a second each time, a handful of times per county.
+    """
+
+    TABLES = ("subjects", "ingest_record_keys", "current_values")
+    FIRST = 10_000
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self.pg = factory.kw["bind"].dialect.name == "postgresql"
+        self.rows, self.next = 0, self.FIRST
+        self.registry = True
+        self.creators = {c for c, m in load_mappings().items() if m.creates_subjects}
+
+    def after(self, report: LoadReport) -> None:
+        if not self.pg or report.status != "loaded":
+            return
+        self.rows += report.accepted
+        registry_done = self.registry and report.department not in self.creators
+        if registry_done or self.rows >= self.next:
+            self.registry = self.registry and not registry_done
+            self.next = max(self.next, self.rows) * 4
+            with transaction(self.factory) as session:
+                for table in self.TABLES:
+                    session.execute(sa.text(f"ANALYZE {table}"))
+
+
+def _consents_one(factory: sessionmaker[Session], cipher: FieldCipher, item: Planned
+                  ) -> dict[str, Any]:
+    from ctown.ingest.consents import import_consents
+
+    try:
+        with transaction(factory) as session:
+            return {"status": "loaded", **import_consents(session, cipher, item.path)}
+    except (ReadError, DomainError) as exc:
+        return {"file": str(item.path), "status": "failed", "error": exc.message.both()}
 
 
 def _load_one(factory: sessionmaker[Session], cipher: FieldCipher, item: Planned,
-              actor_id: int | None, hook: Hook | None) -> LoadReport:
+              actor_id: int | None, hook: Hook | None, ahead: ReadAhead) -> LoadReport:
     assert item.department is not None
     department = item.department
+    feed = None
     try:
+        feed = ahead.next_file()
         with transaction(factory) as session:
             return load_file(session, cipher, item.path, department, actor_id=actor_id,
-                             progress=(lambda n: hook(item, "rows", n)) if hook else None)
+                             progress=(lambda n: hook(item, "rows", n)) if hook else None,
+                             feed=feed)
     except (ReadError, DomainError) as exc:
         with transaction(factory) as session:
             return record_failure(session, department, item.path, exc.message, actor_id)
+    finally:
+        if feed is not None:
+            ahead.skip_rest(feed)  # a file given up half-way: the next one must line up

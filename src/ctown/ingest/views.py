@@ -22,12 +22,19 @@ from ctown.web.templating import render
 router = APIRouter()
 CLERKS = (Role.county_admin, Role.township_officer, Role.department_feed)
 CLERK = require_roles(*CLERKS)
+#: Who records a household's signed collection consent and sees what is held (counts only).
+CONSENT_DESK = (Role.county_admin, Role.township_officer, Role.village_officer,
+                Role.credit_proxy, Role.farmer)
+DESK = require_roles(*CONSENT_DESK)
 NAV = [
     {"href": "/ingest/batches", "label": _("数据归集"), "roles": CLERKS},
     {"href": "/ingest/quarantine", "label": _("隔离区"), "roles": CLERKS},
     {"href": "/ingest/matches", "label": _("身份待确认"), "roles": CLERKS},
+    {"href": "/ingest/held", "label": _("授权暂存"), "roles": CLERKS},
 ]
-SUBJECT_LINKS = [{"href": "/subjects/{id}/credit-file", "label": _("信用档案")}]
+SUBJECT_LINKS = [{"href": "/subjects/{id}/credit-file", "label": _("信用档案")},
+                 {"href": "/subjects/{id}/consent", "label": _("信息采集授权"),
+                  "kinds": ("household", "person"), "roles": CONSENT_DESK}]
 
 
 def _departments() -> dict[str, tuple[str, str]]:
@@ -120,3 +127,62 @@ def credit_file_page(request: Request, subject_id: int, as_of: dt.date | None = 
     cf = credit_file(db, user, subject_id, as_of, locale_of(request))
     return render(request, "ingest/credit_file.html", user=user, cf=cf,
                   departments=_departments())
+
+
+# -- held until consent (授权暂存) -------------------------------------------------------------------
+
+def _indicator_names() -> dict[str, tuple[str, str]]:
+    from ctown.catalogue.service import load_catalogue
+
+    return {c: (i.name_zh, i.name_en) for c, i in load_catalogue().indicators.items()}
+
+
+@router.get("/ingest/held", response_class=HTMLResponse)
+def held_overview(request: Request, user: User = Depends(CLERK),
+                  db: Session = Depends(get_db)) -> HTMLResponse:
+    """Counts per indicator of the values waiting for a collection consent (never values)."""
+    from ctown.ingest.models import HeldValue
+
+    rows = db.execute(sa.select(HeldValue.indicator_code, sa.func.count(),
+                                sa.func.count(sa.distinct(HeldValue.household_id)))
+                      .group_by(HeldValue.indicator_code).order_by(HeldValue.indicator_code)
+                      ).all()
+    return render(request, "ingest/held.html", user=user, rows=rows, names=_indicator_names())
+
+
+@router.get("/subjects/{subject_id}/consent", response_class=HTMLResponse)
+def consent_page(request: Request, subject_id: int,
+                 user: User = Depends(DESK),
+                 db: Session = Depends(get_db)) -> HTMLResponse:
+    from ctown.db import utcnow
+    from ctown.ingest.hold import held_summary
+
+    summary = held_summary(db, user, subject_id, utcnow())
+    return render(request, "ingest/consent.html", user=user, s=summary,
+                  names=_indicator_names(), today=dt.date.today().isoformat(),  # noqa: DTZ011
+                  message={"granted": _("授权已记录，暂存的数据已转入信用档案"),
+                           "revoked": _("授权已撤回：此后收到的需授权数据将被暂存")}.get(
+                      request.query_params.get("done", "")))
+
+
+@router.post("/subjects/{subject_id}/consent", dependencies=[Depends(verify_csrf)])
+def consent_grant(request: Request, subject_id: int, signed_on: dt.date = Form(...),
+                  form_no: str = Form(""), years: int = Form(3),
+                  user: User = Depends(DESK),
+                  db: Session = Depends(get_db)) -> RedirectResponse:
+    from ctown.ingest.hold import grant_and_release
+
+    grant_and_release(db, request.app.state.cipher, user, subject_id=subject_id,
+                      signed_on=signed_on, form_no=form_no, years=years)
+    return RedirectResponse(f"/subjects/{subject_id}/consent?done=granted", status_code=303)
+
+
+@router.post("/subjects/{subject_id}/consent/{consent_id}/revoke",
+             dependencies=[Depends(verify_csrf)])
+def consent_revoke(subject_id: int, consent_id: int,
+                   user: User = Depends(DESK),
+                   db: Session = Depends(get_db)) -> RedirectResponse:
+    from ctown.privacy.service import revoke_consent
+
+    revoke_consent(db, user, consent_id)
+    return RedirectResponse(f"/subjects/{subject_id}/consent?done=revoked", status_code=303)

@@ -47,7 +47,9 @@ def consent_out(c: Consent) -> dict[str, Any]:
     return {"id": c.id, "subject_id": c.subject_id, "bank_code": c.bank_code,
             "purpose": c.purpose, "scope": c.scope, "granted_at": c.granted_at.isoformat(),
             "valid_until": c.valid_until.isoformat(),
-            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None}
+            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+            # the signed paper form of a collection consent (scope "collect")
+            "form_no": c.form_no, "signed_on": c.signed_on.isoformat() if c.signed_on else None}
 
 
 def query_out(q: CreditQuery) -> dict[str, Any]:

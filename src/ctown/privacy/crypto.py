@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +56,9 @@ class DataKey:
     retired: bool = False
 
 
+_INDEX_MEMO_LIMIT = 1_000_000
+
+
 class FieldCipher:
     """Encrypts and decrypts fields with the active key; decrypts with any non-retired version."""
 
@@ -66,6 +70,8 @@ class FieldCipher:
         self.path = path
         self._mtime = path.stat().st_mtime_ns if path is not None and path.exists() else 0
         self._checked = time.monotonic()
+        self._aead: dict[bytes, AESGCM] = {}  # one cipher object per key, not per value
+        self._indexes: dict[str, dict[str, str]] = {}
 
     # -- key ring file -------------------------------------------------------------------------
     @classmethod
@@ -146,7 +152,8 @@ class FieldCipher:
         if key.suite == "sm":
             blob = _sm4_gcm_encrypt(key.key, nonce, text.encode(), aad.encode())
         else:
-            blob = AESGCM(key.key).encrypt(nonce, text.encode(), aad.encode())
+            aead = self._aead.get(key.key) or self._aead.setdefault(key.key, AESGCM(key.key))
+            blob = aead.encrypt(nonce, text.encode(), aad.encode())
         return f"{key.version}:{base64.b64encode(nonce + blob).decode()}"
 
     def decrypt(self, token: str, aad: str) -> str:
@@ -168,6 +175,20 @@ class FieldCipher:
     @staticmethod
     def version_of(token: str) -> int:
         return int(token.partition(":")[0])
+
+    def blind_indexes(self, values: Iterable[str], purpose: str = "resident_id"
+                      ) -> dict[str, str]:
+        """:meth:`blind_index` of many values, each computed once per process: the same resident
+        ID arrives from many departments, and an HMAC per ID per file was most of a look-up's
+        cost. The memo is bounded and belongs to this key ring (the index key never rotates)."""
+        memo = self._indexes.setdefault(f"{self.suite}:{purpose}", {})  # suite: the HMAC's hash
+        values = list(values)
+        missing = set(values).difference(memo)
+        if len(memo) + len(missing) > _INDEX_MEMO_LIMIT:
+            memo.clear()
+            missing = set(values)
+        memo.update((v, self.blind_index(v, purpose)) for v in missing)
+        return {v: memo[v] for v in values}
 
     def blind_index(self, value: str, purpose: str = "resident_id") -> str:
         """Keyed HMAC of a normalised value; the purpose keeps indexes of different fields apart."""

@@ -22,8 +22,9 @@ def build(session: Session, settings: Settings, workdir: Path) -> None:
     farmer, bank = users.get("farmer"), users.get("bank")
     if farmer is None or bank is None or farmer.subject_id is None:
         return
-    if session.scalar(sa.select(Consent.id).where(Consent.subject_id == farmer.subject_id)):
-        return  # built before: idempotent
+    if session.scalar(sa.select(Consent.id).where(Consent.subject_id == farmer.subject_id,
+                                                  Consent.scope != "collect")):
+        return  # built before: idempotent (a collection consent comes with the county)
     service.grant_consent(session, farmer, subject_id=farmer.subject_id,
                           bank_code=bank.bank_code or "RCB", purpose="loan_application",
                           days=365)

@@ -20,6 +20,10 @@ class Consent(Base):
 
     ``scope`` "query" lets the bank look at the credit report (条例 art. 18); "provide" is the
     separate consent to hand the farmer's data to the bank (PIPL art. 23), given on its own.
+    "collect" is the household's written authorisation for the platform itself to collect the
+    indicators the catalogue marks ``consent_required`` (信息采集授权书, 条例 art. 14, PIPL art. 29):
+    no bank is involved, so ``bank_code`` is the empty text and ``purpose`` is "collection";
+    ``form_no`` and ``signed_on`` identify the signed paper form.
     """
 
     __tablename__ = "privacy_consents"
@@ -34,9 +38,11 @@ class Consent(Base):
     valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(sa.Integer)
+    form_no: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    signed_on: Mapped[dt.date | None] = mapped_column(sa.Date)
 
     __table_args__ = (
-        sa.CheckConstraint("scope IN ('query', 'provide')", name="scope"),
+        sa.CheckConstraint("scope IN ('query', 'provide', 'collect')", name="scope"),
         sa.Index("ix_privacy_consents_lookup", "subject_id", "bank_code", "scope"),
     )
 

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -24,6 +25,8 @@ from ctown.i18n import Message, _
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
 from ctown.registry.models import Subject
 
+CHINA = ZoneInfo("Asia/Shanghai")
+
 PURPOSES: dict[str, str] = {
     "loan_application": _("贷款审批"),
     "post_loan": _("贷后管理"),
@@ -31,6 +34,14 @@ PURPOSES: dict[str, str] = {
     "guarantee": _("担保资格审查"),
 }
 SCOPES = ("query", "provide")
+#: The household's written authorisation for the platform to collect consent-required
+#: indicators (信息采集授权书); no bank, so ``bank_code`` is "" and ``purpose`` "collection".
+COLLECT, COLLECTION = "collect", "collection"
+COLLECT_YEARS = 3
+#: The written-consent rule (条例 art. 14, PIPL art. 29) protects natural persons: values about
+#: persons and households are held without it; entities and village collectives are not (their
+#: tax and deposit figures are business information, published or given under other rules).
+PERSONAL_KINDS = ("person", "household")
 OBJECTION_DAYS = 20  # 条例 art. 25: answered within 20 days
 COMPLAINT_DAYS = 15
 MAX_CONSENT_DAYS = 3 * 366
@@ -38,6 +49,10 @@ MAX_CONSENT_DAYS = 3 * 366
 #: Who may record a farmer's authorisation: the farmer, their mandated proxy, or the village
 #: officer entering a signed paper form.
 CONSENT_ROLES = frozenset({Role.farmer, Role.credit_proxy, Role.village_officer})
+#: Who records a signed collection consent (信息采集授权书) — typed in from the paper form by
+#: the village, township or county office, or given by the farmer — and who may revoke it.
+COLLECT_ROLES = frozenset({Role.farmer, Role.credit_proxy, Role.village_officer,
+                           Role.township_officer, Role.county_admin})
 #: Who answers objections (the officers who verify the data) and who sees the audit trail.
 OBJECTION_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.privacy_officer})
 AUDIT_ROLES = frozenset({Role.county_admin, Role.evaluator, Role.privacy_officer})
@@ -95,11 +110,49 @@ def grant_consent(session: Session, actor: User, *, subject_id: int, bank_code: 
     return consent
 
 
+def collection_valid_until(signed_on: dt.date, years: int = COLLECT_YEARS) -> dt.datetime:
+    """End of a collection consent: ``years`` after signing, at midnight China time."""
+    try:
+        end = signed_on.replace(year=signed_on.year + years)
+    except ValueError:  # signed on 29 February
+        end = signed_on.replace(year=signed_on.year + years, day=28)
+    return dt.datetime.combine(end, dt.time(0), CHINA).astimezone(dt.UTC)
+
+
+def grant_collection_consent(session: Session, actor: User | None, *, subject_id: int,
+                             signed_on: dt.date, form_no: str | None = None,
+                             years: int = COLLECT_YEARS) -> Consent:
+    """Record a household's signed collection consent (信息采集授权书), valid ``years`` from
+    signing. Only records it: the values held while it was missing are released by
+    :func:`ctown.ingest.hold.grant_and_release`, which every caller outside tests should use."""
+    if actor is not None:
+        _require(actor, COLLECT_ROLES)
+        subject = get_subject_for(session, actor, subject_id)
+    else:  # a county batch job (``ctown consent import``) acts for the county
+        subject = session.get(Subject, subject_id)
+        if subject is None:
+            raise NotFound()
+    if subject.kind not in PERSONAL_KINDS:
+        raise Invalid(Message(_("只有农户和个人需要信息采集授权")))
+    if not 1 <= years <= 5 or signed_on > utcnow().astimezone(CHINA).date():
+        raise Invalid(Message(_("签署日期不能晚于今天，有效期应为 1 至 5 年")))
+    now = utcnow()
+    consent = Consent(subject_id=_household(subject), bank_code="", purpose=COLLECTION,
+                      scope=COLLECT, granted_by_id=actor.id if actor else None, granted_at=now,
+                      valid_until=collection_valid_until(signed_on, years),
+                      form_no=(form_no or "").strip()[:40] or None, signed_on=signed_on)
+    session.add(consent)
+    session.flush()
+    audit(session, actor, "consent.grant", f"consent {consent.id}", subject_id=consent.subject_id,
+          scope=COLLECT, form_no=consent.form_no, valid_until=consent.valid_until.isoformat())
+    return consent
+
+
 def revoke_consent(session: Session, actor: User, consent_id: int) -> Consent:
     consent = session.get(Consent, consent_id)
     if consent is None:
         raise NotFound()
-    _require(actor, CONSENT_ROLES)
+    _require(actor, COLLECT_ROLES if consent.scope == COLLECT else CONSENT_ROLES)
     get_subject_for(session, actor, consent.subject_id)
     if consent.revoked_at is None:
         consent.revoked_at, consent.revoked_by_id = utcnow(), actor.id

@@ -34,6 +34,14 @@ def change_record(*, actor: User | int | None, source: str, action: str, entity:
     return {**record, "digest": events.digest(record)}
 
 
+def change_records(*, actor: User | int | None, source: str, action: str, entity: str,
+                   items: Iterable[tuple[int | None, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """:func:`change_record` for many subjects at once (one time for the bulk step)."""
+    actor_id = actor if isinstance(actor, int) or actor is None else actor.id
+    return events.bulk_records(occurred_at=utcnow(), actor_id=actor_id, source=source,
+                               action=action, entity=entity, items=items)
+
+
 def record_change(session: Session, *, actor: User | int | None, source: str, action: str,
                   entity: str, subject_id: int | None, payload: dict[str, Any]) -> ChangeEvent:
     event = ChangeEvent(**change_record(actor=actor, source=source, action=action, entity=entity,

@@ -14,9 +14,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.db import bulk_insert
+from ctown.db import bulk_insert, keys_in
 from ctown.registry.models import Region, Subject
-from ctown.registry.service import change_record, record_changes, subject_aad
+from ctown.registry.service import change_records, record_changes, subject_aad
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
@@ -45,9 +45,8 @@ def insert_subjects(session: Session, rows: Sequence[dict[str, Any]], key: str) 
     bulk_insert(session, SUBJECTS, list(rows))
     wanted = [r[key] for r in rows]
     column = SUBJECTS.c[key]
-    found: dict[Any, int] = {}
-    for part in chunks(wanted):
-        found.update(session.execute(sa.select(column, SUBJECTS.c.id).where(column.in_(part))).all())
+    found: dict[Any, int] = dict(session.execute(  # type: ignore[arg-type]
+        sa.select(column, SUBJECTS.c.id).where(keys_in(session, column, wanted))).all())
     return [found[k] for k in wanted]
 
 
@@ -86,10 +85,10 @@ def _ensure_collectives(session: Session, villages: list[Region], actor: User | 
     ids = [session.scalar(sa.select(Subject.id).where(Subject.kind == "collective",
                                                       Subject.region_code == v.code))
            for v in missing]
-    record_changes(session, [
-        change_record(actor=actor, source=source, action="create", entity="subject",
-                      subject_id=sid, payload={"kind": "collective", "region_code": v.code})
-        for sid, v in zip(ids, missing, strict=True)])
+    record_changes(session, change_records(
+        actor=actor, source=source, action="create", entity="subject",
+        items=[(sid, {"kind": "collective", "region_code": v.code})
+               for sid, v in zip(ids, missing, strict=True)]))
     return len(missing)
 
 
@@ -107,13 +106,14 @@ def upsert_people(session: Session, cipher: FieldCipher, frame: pl.DataFrame, *,
     frame = frame.unique(subset="resident_id", keep="last", maintain_order=True)
     households = _ensure_households(session, frame, actor, source)
     frame = frame.with_columns(
-        pl.col("resident_id").map_elements(cipher.blind_index, return_dtype=pl.String)
+        pl.col("resident_id").replace_strict(
+            cipher.blind_indexes(frame["resident_id"].to_list()), return_dtype=pl.String)
         .alias("id_index"),
         pl.col("household_no").replace_strict(households, return_dtype=pl.Int64)
         .alias("household_id"),
         pl.col("village_code").alias("region_code"))
     existing = _existing_by_index(session, frame["id_index"].to_list())
-    new_rows, updates, events = [], [], []
+    new_rows, updates, changes = [], [], []
     for row in frame.iter_rows(named=True):
         current = existing.get(row["id_index"])
         if current is None:
@@ -124,13 +124,16 @@ def upsert_people(session: Session, cipher: FieldCipher, frame: pl.DataFrame, *,
             changed.update(_phone_values(cipher, row))
         if changed:
             updates.append({"id": current["id"], **changed})
-            events.append(_person_event(actor, source, "update", current["id"], row, changed))
+            changes.append((current["id"], _person_payload(row, changed)))
     if updates:
         session.execute(sa.update(Subject), updates)
     ids = insert_subjects(session, new_rows, "id_index")
-    events.extend(_person_event(actor, source, "create", sid, values, values)
-                  for sid, values in zip(ids, new_rows, strict=True))
-    record_changes(session, events)
+    record_changes(session, [
+        *change_records(actor=actor, source=source, action="update", entity="subject",
+                        items=changes),
+        *change_records(actor=actor, source=source, action="create", entity="subject",
+                        items=[(sid, _person_payload(values, values))
+                               for sid, values in zip(ids, new_rows, strict=True)])])
     _name_households_after_heads(session, frame)
     return {"households_created": households.created, "persons_created": len(new_rows),
             "persons_updated": len(updates)}
@@ -146,19 +149,16 @@ def _ensure_households(session: Session, frame: pl.DataFrame, actor: User | int 
         "household_no", keep="first", maintain_order=True)
     wanted = first["household_no"].to_list()
     result = _HouseholdMap()
-    for part in chunks(wanted):
-        result.update(session.execute(
-            sa.select(Subject.household_no, Subject.id).where(Subject.household_no.in_(part))
-        ).all())
+    result.update(session.execute(sa.select(Subject.household_no, Subject.id).where(
+        keys_in(session, Subject.household_no, wanted))).all())
     missing = [r for r in first.iter_rows(named=True) if r["household_no"] not in result]
     values = [{"kind": "household", "name": r["name"], "household_no": r["household_no"],
                "region_code": r["village_code"]} for r in missing]
     ids = insert_subjects(session, values, "household_no")
     result.update({v["household_no"]: i for v, i in zip(values, ids, strict=True)})
-    record_changes(session, [
-        change_record(actor=actor, source=source, action="create", entity="subject",
-                      subject_id=i, payload={"kind": "household", **v})
-        for v, i in zip(values, ids, strict=True)])
+    record_changes(session, change_records(
+        actor=actor, source=source, action="create", entity="subject",
+        items=[(i, {"kind": "household", **v}) for v, i in zip(values, ids, strict=True)]))
     result.created = len(missing)
     return result
 
@@ -169,10 +169,9 @@ def _name_households_after_heads(session: Session, frame: pl.DataFrame) -> None:
     if heads.is_empty():
         return
     wanted = {r["household_id"]: (r["name"], r["region_code"]) for r in heads.iter_rows(named=True)}
-    current: dict[int, tuple[str, str]] = {}
-    for part in chunks(list(wanted)):
-        current.update((i, (n, c)) for i, n, c in session.execute(
-            sa.select(Subject.id, Subject.name, Subject.region_code).where(Subject.id.in_(part))))
+    current = {i: (n, c) for i, n, c in session.execute(
+        sa.select(Subject.id, Subject.name, Subject.region_code).where(
+            keys_in(session, Subject.id, list(wanted))))}
     changed = [{"id": i, "name": v[0], "region_code": v[1]} for i, v in wanted.items()
                if current.get(i) != v]
     if changed:
@@ -182,11 +181,8 @@ def _name_households_after_heads(session: Session, frame: pl.DataFrame) -> None:
 def _existing_by_index(session: Session, indexes: list[str]) -> dict[str, dict[str, Any]]:
     cols = [Subject.id, Subject.id_index, Subject.phone_index,
             *(getattr(Subject, f) for f in PERSON_FIELDS)]
-    found: dict[str, dict[str, Any]] = {}
-    for part in chunks(indexes):
-        for row in session.execute(sa.select(*cols).where(Subject.id_index.in_(part))).mappings():
-            found[row["id_index"]] = dict(row)
-    return found
+    rows = session.execute(sa.select(*cols).where(keys_in(session, Subject.id_index, indexes)))
+    return {row["id_index"]: dict(row) for row in rows.mappings()}
 
 
 def _phone_values(cipher: FieldCipher, row: dict[str, Any]) -> dict[str, Any]:
@@ -207,13 +203,11 @@ def _person_values(cipher: FieldCipher, row: dict[str, Any]) -> dict[str, Any]:
 _SECRET = ("resident_id", "phone", "id_cipher", "phone_cipher")
 
 
-def _person_event(actor: User | int | None, source: str, action: str, subject_id: int,
-                  row: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
+def _person_payload(row: dict[str, Any], changed: dict[str, Any]) -> dict[str, Any]:
     # Identifiers appear in events only as their blind index: the event log is not a second copy.
     payload = {k: v for k, v in changed.items() if k not in _SECRET}
     payload["id_index"] = row["id_index"]
-    return change_record(actor=actor, source=source, action=action, entity="subject",
-                         subject_id=subject_id, payload=payload)
+    return payload
 
 
 def upsert_entities(session: Session, frame: pl.DataFrame, *, actor: User | int | None,
@@ -224,13 +218,11 @@ def upsert_entities(session: Session, frame: pl.DataFrame, *, actor: User | int 
     """
     frame = frame.unique(subset="credit_code", keep="last", maintain_order=True)
     codes = frame["credit_code"].to_list()
-    existing: dict[str, dict[str, Any]] = {}
-    for part in chunks(codes):
-        for row in session.execute(sa.select(Subject.id, Subject.credit_code, Subject.name,
-                                             Subject.entity_type, Subject.region_code)
-                                   .where(Subject.credit_code.in_(part))).mappings():
-            existing[row["credit_code"]] = dict(row)
-    new_rows, updates, evts = [], [], []
+    existing = {row["credit_code"]: dict(row) for row in session.execute(
+        sa.select(Subject.id, Subject.credit_code, Subject.name, Subject.entity_type,
+                  Subject.region_code).where(keys_in(session, Subject.credit_code, codes))
+    ).mappings()}
+    new_rows, updates, changes = [], [], []
     for row in frame.iter_rows(named=True):
         values = {"name": row["name"], "entity_type": row["entity_type"],
                   "region_code": row["village_code"]}
@@ -241,14 +233,15 @@ def upsert_entities(session: Session, frame: pl.DataFrame, *, actor: User | int 
         changed = {k: v for k, v in values.items() if current[k] != v}
         if changed:
             updates.append({"id": current["id"], **changed})
-            evts.append(change_record(actor=actor, source=source, action="update",
-                                      entity="subject", subject_id=current["id"], payload=changed))
+            changes.append((current["id"], changed))
     if updates:
         session.execute(sa.update(Subject), updates)
     ids = insert_subjects(session, new_rows, "credit_code")
-    evts.extend(change_record(actor=actor, source=source, action="create", entity="subject",
-                              subject_id=i, payload=v) for i, v in zip(ids, new_rows, strict=True))
-    record_changes(session, evts)
+    record_changes(session, [
+        *change_records(actor=actor, source=source, action="update", entity="subject",
+                        items=changes),
+        *change_records(actor=actor, source=source, action="create", entity="subject",
+                        items=list(zip(ids, new_rows, strict=True)))])
     return {"entities_created": len(new_rows), "entities_updated": len(updates)}
 
 
@@ -261,7 +254,7 @@ def resolve(session: Session, cipher: FieldCipher, kind: str, identifiers: Seque
     """
     distinct = list(dict.fromkeys(identifiers))
     if kind == "resident_id":
-        by_index = {cipher.blind_index(i): i for i in distinct}
+        by_index = {v: k for k, v in cipher.blind_indexes(distinct).items()}
         target = Subject.household_id if subject_kind == "household" else Subject.id
         column, keys, lookup = Subject.id_index, list(by_index), by_index
     elif kind == "uscc":
@@ -270,11 +263,7 @@ def resolve(session: Session, cipher: FieldCipher, kind: str, identifiers: Seque
         target, column, keys, lookup = Subject.id, Subject.region_code, distinct, None
     else:
         raise ValueError(f"unknown identifier kind {kind!r}")
-    found: dict[str, int] = {}
-    for part in chunks(keys):
-        stmt = sa.select(column, target).where(column.in_(part), target.is_not(None))
-        if kind == "division_code":
-            stmt = stmt.where(Subject.kind == "collective")
-        for key, sid in session.execute(stmt):
-            found[lookup[key] if lookup else key] = sid
-    return found
+    stmt = sa.select(column, target).where(keys_in(session, column, keys), target.is_not(None))
+    if kind == "division_code":
+        stmt = stmt.where(Subject.kind == "collective")
+    return {lookup[key] if lookup else key: sid for key, sid in session.execute(stmt)}

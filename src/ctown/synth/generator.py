@@ -19,6 +19,7 @@ import polars as pl
 from ctown.catalogue.service import load_catalogue
 from ctown.ingest.mapping import DepartmentMapping, load_mappings
 from ctown.synth import depts_money, depts_people
+from ctown.synth.consents import write_consents
 from ctown.synth.context import World
 from ctown.synth.county import build_county
 from ctown.synth.defects import ACCEPTED, DUPLICATE, HELD, REJECTED, Plan, inject
@@ -39,7 +40,7 @@ DEPARTMENTS: dict[str, tuple[Builder, str]] = {
     "util": (depts_people.util, "iso"), "bank": (depts_money.bank, "ymd"),
     "insur": (depts_money.insur, "iso"), "village": (depts_people.village, "zh"),
 }
-STEPS = 4 + len(DEPARTMENTS)
+STEPS = 5 + len(DEPARTMENTS)
 Progress = Callable[[str], None]
 
 
@@ -74,9 +75,12 @@ def generate(households: int, seed: int, out: Path, snapshot: dt.date | None = N
     for i, code in enumerate(DEPARTMENTS):  # psb and samr first: they create the subjects
         departments[code] = _department(world, mappings[code], i, out, defect_rate, spoiled)
         tick(code)
+    consents = write_consents(world, out)
+    tick("consents")
     _write_hidden(world, out / "_hidden")
     tick("_hidden")
     manifest = _manifest(world, households, seed, defect_rate, departments)
+    manifest["consents"] = consents
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n",
                                        encoding="utf-8")
     tick("manifest")
