@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from test_ingest_support import (
     BANK_ROWS,
     HEAD1,
     HEAD2,
+    TOWN,
     V1,
     cipher_at,
     rid,
@@ -256,6 +258,9 @@ def test_consent_page_records_a_consent_and_shows_counts_only(db_factory,  # typ
         seed_regions(s)
         _load(s, cipher_at(var), county, "psb", "bank")
         hh = resolve(s, cipher_at(var), "resident_id", [HEAD1], "household")[HEAD1]
+        hh2 = resolve(s, cipher_at(var), "resident_id", [HEAD2], "household")[HEAD2]
+        create_user(s, username="town", password="town", role="township_officer",
+                    region_code=TOWN)
         create_user(s, username="village", password="village", role="village_officer",
                     region_code=V1)
     engine.dispose()
@@ -274,6 +279,19 @@ def test_consent_page_records_a_consent_and_shows_counts_only(db_factory,  # typ
         credit = client.get(f"/api/v1/subjects/{hh}/credit-file")
         deposits = next(i for i in credit.json()["indicators"] if i["code"] == "I0505")
         assert deposits["current"]["value"] == 35000
+        # The JSON API: the second household lives in another village (not found for this
+        # officer); the township officer records it (CSRF header for cookie sessions).
+        def record(body: dict[str, str]) -> Any:
+            token = csrf_from(client.get(f"/subjects/{hh}/consent").text)
+            return client.post(f"/api/v1/subjects/{hh2}/collection-consent", json=body,
+                               headers={"X-CSRF-Token": token})
+
+        assert record({"signed_on": "2025-07-03", "form_no": "V-2"}).status_code == 404
+        login(client, "town", "town")
+        assert record({"signed_on": "2999-01-01"}).status_code == 422  # not in the future
+        api = record({"signed_on": "2025-07-03", "form_no": "V-2"})
+        assert api.status_code == 200, api.text
+        assert api.json()["household_id"] == hh2 and api.json()["released_values"] > 0
         client.app.state.engine.dispose()  # type: ignore[attr-defined]
     engine = make_engine(url)
     with engine.connect() as conn:

@@ -214,3 +214,16 @@ def test_unreadable_file_fails_alone_and_synth_folder_plan(db_factory, tmp_path:
     failed = next(d for d in totals["details"] if d["status"] == "failed")
     assert failed["file"].endswith("broken.xlsx") and "Excel" in failed["error"]["zh"]
     assert totals["received"] == totals["accepted"] + totals["quarantined"] + totals["duplicates"]
+
+
+def test_every_look_at_a_credit_file_is_logged(session: Session, cipher: FieldCipher,
+                                               county: Path) -> None:
+    from ctown.privacy.models import AuditEvent
+
+    _load_all(session, cipher, county)
+    hh = resolve(session, cipher, "resident_id", [HEAD2], "household")[HEAD2]
+    credit_file(session, _admin(), hh)
+    credit_file(session, _admin(), hh, as_of=dt.date(2025, 7, 15))
+    looks = session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == "credit_file.view", AuditEvent.target == f"subject {hh}")).all()
+    assert [e.detail.get("as_of") for e in looks] == [None, "2025-07-15"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
@@ -13,9 +14,11 @@ from ctown.accounts.scope import log_denied
 from ctown.errors import Forbidden
 from ctown.i18n import Message, _
 from ctown.ingest.creditfile import credit_file
+from ctown.ingest.hold import grant_and_release
 from ctown.ingest.models import Batch
 from ctown.ingest.schemas import CreditFileOut, PushBatchIn, PushBatchOut
 from ctown.ingest.service import push_batch
+from ctown.privacy.service import COLLECT_YEARS
 from ctown.web.deps import (
     client_of,
     current_user,
@@ -42,7 +45,8 @@ def push_result(batch: Batch, resent: bool) -> PushBatchOut:
     return PushBatchOut(batch_id=batch.external_id, department=batch.department, resent=resent,
                         received=batch.received, accepted=batch.accepted,
                         quarantined=batch.quarantined, held=batch.held,
-                        duplicates=batch.duplicates, rows=rows)
+                        duplicates=batch.duplicates, held_values=batch.held_values or 0,
+                        rows=rows)
 
 
 @router.post("/feeds/{department}/batches", response_model=PushBatchOut,
@@ -64,3 +68,24 @@ def subject_credit_file(request: Request, subject_id: int, as_of: dt.date | None
                         ) -> CreditFileOut:
     """Current value and history of every indicator; ``as_of=YYYY-MM-DD``: what was known then."""
     return credit_file(db, user, subject_id, as_of, locale_of(request))
+
+
+class CollectionConsentIn(BaseModel):
+    """A signed collection consent (信息采集授权书) as typed in from the paper form."""
+
+    signed_on: dt.date
+    form_no: str | None = None
+    years: int = COLLECT_YEARS
+
+
+@router.post("/subjects/{subject_id}/collection-consent", dependencies=[Depends(verify_csrf)])
+def collection_consent(request: Request, subject_id: int, body: CollectionConsentIn,
+                       user: User = Depends(current_user), db: Session = Depends(get_db)
+                       ) -> dict[str, object]:
+    """Record the household's collection consent and release the values held until it."""
+    consent, released = grant_and_release(db, request.app.state.cipher, user,
+                                          subject_id=subject_id, signed_on=body.signed_on,
+                                          form_no=body.form_no, years=body.years)
+    return {"consent_id": consent.id, "household_id": consent.subject_id,
+            "valid_until": consent.valid_until.isoformat(),
+            "released_values": released["values"]}

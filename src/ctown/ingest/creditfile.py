@@ -23,6 +23,7 @@ from ctown.i18n import _, translate
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue
 from ctown.ingest.schemas import CreditFileOut, IndicatorFile, ValueOut
 from ctown.privacy.masking import mask_name
+from ctown.privacy.service import audit
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -57,6 +58,9 @@ def _value(ind: Indicator | None, num: float | None, text: str | None, observed:
 def credit_file(session: Session, actor: User, subject_id: int, as_of: dt.date | None = None,
                 locale: str | None = None) -> CreditFileOut:
     subject = get_subject_for(session, actor, subject_id)
+    # Every look at a credit file is logged (who, whose, when), like credit-report queries.
+    audit(session, actor, "credit_file.view", f"subject {subject.id}",
+          as_of=as_of.isoformat() if as_of else None)
     catalogue = load_catalogue()
     stmt = (sa.select(IndicatorValue, Batch.source_name)
             .join(Batch, Batch.id == IndicatorValue.batch_id)

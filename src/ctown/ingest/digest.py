@@ -55,8 +55,8 @@ def _text(name: str, value: Any) -> str:
 
 def digests(frame: pl.DataFrame) -> pl.Series:
     sha = hashlib.sha256
-    return pl.Series("digest", [sha(t.encode()).hexdigest() for t in canonical(frame)],
-                     dtype=pl.String)
+    texts = canonical(frame).cast(pl.Binary).to_list()  # UTF-8 bytes, encoded by Polars
+    return pl.Series("digest", [sha(t).hexdigest() for t in texts], dtype=pl.String)
 
 
 def rows_frame(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:

@@ -26,7 +26,7 @@ from ctown.ingest.mapping import DepartmentMapping
 from ctown.ingest.messages import Reason
 from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.readers import ROW, Chunk
-from ctown.ingest.resolve import INDEX, SUBJECT, Resolver
+from ctown.ingest.resolve import INDEX, SUBJECT, Directory, Resolver
 from ctown.ingest.store import Store
 from ctown.ingest.validate import CONTENT, ID, KEY, OBSERVED, SEP, SEQ, Context, Validated, validate
 from ctown.privacy.crypto import FieldCipher
@@ -82,14 +82,20 @@ class BatchLoad:
 
     def __init__(self, session: Session, cipher: FieldCipher, mapping: DepartmentMapping,
                  catalogue: Catalogue, batch: Batch, *, now: dt.datetime,
-                 forced: dict[int, int] | None = None, keep_results: bool = False) -> None:
+                 forced: dict[int, int] | None = None, keep_results: bool = False,
+                 directory: Directory | None = None) -> None:
         self.session, self.cipher, self.mapping, self.catalogue = session, cipher, mapping, catalogue
         self.batch, self.now = batch, now
         self.today = now.astimezone(CHINA).date()
         villages = set(session.scalars(sa.select(Region.code).where(Region.level == "village")))
         self.ctx = Context(mapping, catalogue, villages)
         self.store = Store(session)
-        self.resolver = Resolver(session, cipher, mapping)
+        if directory is not None and mapping.creates_subjects:
+            # This file changes the register (and may yet be rolled back): no memo for it,
+            # and none of what was remembered before.
+            directory.clear()
+            directory = None
+        self.resolver = Resolver(session, cipher, mapping, directory)
         self.forced = forced or {}
         self.counts = Counts()
         self.results: dict[int, dict[str, Any]] | None = {} if keep_results else None
@@ -162,8 +168,8 @@ class BatchLoad:
         frame = ok.select(KEY, CONTENT).with_columns(index).select(
             key_text.alias("k"), pl.concat_str([key_text, pl.col(CONTENT)], separator=SEP).alias("c"))
         sha = hashlib.sha256
-        keys = [sha(t.encode()).hexdigest()[:32] for t in frame["k"].to_list()]
-        contents = [sha(t.encode()).hexdigest()[:32] for t in frame["c"].to_list()]
+        keys = [sha(t).hexdigest()[:32] for t in frame["k"].cast(pl.Binary).to_list()]
+        contents = [sha(t).hexdigest()[:32] for t in frame["c"].cast(pl.Binary).to_list()]
         return ok.with_columns(pl.Series("__kh__", keys), pl.Series("__ch__", contents))
 
     def _duplicates(self, ok: pl.DataFrame) -> pl.Series:

@@ -37,6 +37,7 @@ class PushBatchOut(BaseModel):
     quarantined: int
     held: int
     duplicates: int
+    held_values: int = 0  # values kept aside until the household's collection consent
     rows: list[RowOutcome]
 
 

@@ -40,6 +40,7 @@ from ctown.registry.models import Subject
 
 if TYPE_CHECKING:
     from ctown.ingest.readahead import Feed
+    from ctown.ingest.resolve import Directory
 
 Progress = Callable[[int], None]
 MAX_PUSH_ROWS = 50_000
@@ -108,9 +109,10 @@ def load_file(session: Session, cipher: FieldCipher, path: Path, department: str
               actor_id: int | None = None, now: dt.datetime | None = None,
               progress: Progress | None = None,
               mappings: dict[str, DepartmentMapping] | None = None,
-              feed: Feed | None = None) -> LoadReport:
+              feed: Feed | None = None, directory: Directory | None = None) -> LoadReport:
     """Load one department file in the caller's transaction (see the module docstring);
-    ``feed``: the file as the read-ahead already read and validated it."""
+    ``feed``: the file as the read-ahead already read and validated it; ``directory``: the
+    run's memo of the register."""
     mapping = mapping_for(department, mappings)
     info = feed.info if feed is not None else describe(path)
     existing = find_batch(session, department, info.sha256)
@@ -121,7 +123,7 @@ def load_file(session: Session, cipher: FieldCipher, path: Path, department: str
     batch = new_batch(session, department=department, external_id=info.sha256,
                        source_name=path.name, channel="file", catalogue=catalogue,
                        mapping_version=mapping.version, actor_id=actor_id, now=now)
-    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now)
+    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, directory=directory)
     if feed is not None and not feed.done:
         for prepared in feed.chunks:
             load.apply(prepared)

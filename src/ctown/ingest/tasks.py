@@ -27,6 +27,7 @@ from ctown.i18n import Message, _
 from ctown.ingest.mapping import dependency_order, load_mappings
 from ctown.ingest.readahead import ReadAhead
 from ctown.ingest.readers import ReadError
+from ctown.ingest.resolve import Directory
 from ctown.ingest.service import LoadReport, load_file, record_failure
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry.tasks import load_regions
@@ -161,6 +162,7 @@ def run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Plann
     regions: dict[str, int] = {}
     ahead: ReadAhead | None = None
     statistics = Statistics(factory)
+    directory = Directory()
     try:
         for item in planned:
             if hook:
@@ -176,7 +178,8 @@ def run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Plann
                 # Started after the regions: validation checks villages against them.
                 ahead = ahead or ReadAhead(factory, [(p.path, p.department) for p in planned
                                                      if p.kind == "feed"])
-                reports.append(_load_one(factory, cipher, item, actor_id, hook, ahead))
+                reports.append(_load_one(factory, cipher, item, actor_id, hook, ahead,
+                                         directory))
                 statistics.after(reports[-1])
             if hook:
                 hook(item, "end", 0)
@@ -231,7 +234,8 @@ def _consents_one(factory: sessionmaker[Session], cipher: FieldCipher, item: Pla
 
 
 def _load_one(factory: sessionmaker[Session], cipher: FieldCipher, item: Planned,
-              actor_id: int | None, hook: Hook | None, ahead: ReadAhead) -> LoadReport:
+              actor_id: int | None, hook: Hook | None, ahead: ReadAhead,
+              directory: Directory) -> LoadReport:
     assert item.department is not None
     department = item.department
     feed = None
@@ -240,7 +244,7 @@ def _load_one(factory: sessionmaker[Session], cipher: FieldCipher, item: Planned
         with transaction(factory) as session:
             return load_file(session, cipher, item.path, department, actor_id=actor_id,
                              progress=(lambda n: hook(item, "rows", n)) if hook else None,
-                             feed=feed)
+                             feed=feed, directory=directory)
     except (ReadError, DomainError) as exc:
         with transaction(factory) as session:
             return record_failure(session, department, item.path, exc.message, actor_id)
