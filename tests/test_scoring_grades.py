@@ -77,12 +77,43 @@ def test_rank_ordering_check_flags_a_grade_out_of_order() -> None:
     y = (rng.random(len(grades)) < risk).astype(int)
     (seg,) = rank_check(grades, y, {"all": np.ones(len(y), bool)})
     assert seg["applies"] and seg["n"] >= SEGMENT_MIN and seg["ordered"]
+    assert seg["status"] == "ordered" and seg["inversions"] == []
     rates = [r["bad_rate"] for r in seg["by_grade"]]
     assert rates == sorted(rates)
     # Swap the outcomes of A1 and C1: A1 now has more bads than its neighbours.
     swapped = ["C1" if g == "A1" else "A1" if g == "C1" else g for g in grades]
     (bad,) = rank_check(swapped, y, {"all": np.ones(len(y), bool)})
-    assert not bad["ordered"]
+    assert bad["ordered"] is False and bad["status"] == "out_of_order"
+    assert ["A1", "A2"] in bad["inversions"] and ["B2", "A1"] not in bad["inversions"]
+
+
+def test_rank_ordering_small_segments_are_not_judged() -> None:
+    import numpy as np
+
+    from ctown.scoring.ranking import judge, rank_check, verdict, with_status
+
+    rng = np.random.default_rng(5)
+    grades = np.array(rng.choice(GRADES, 30_000))
+    risk = np.array([0.01 + 0.04 * GRADES.index(g) for g in grades])
+    y = (rng.random(len(grades)) < risk).astype(int)
+    small = np.zeros(len(y), bool)
+    small[:9_999] = True
+    # An out-of-order small segment: every bad moved to A1 — still neither pass nor failure.
+    y_small = np.where(small, (grades == "A1").astype(int), y)
+    segs = rank_check(grades, y_small, {"all": ~small, "small": small})
+    assert [s["status"] for s in segs] == ["ordered", "too_small"]
+    assert segs[1]["ordered"] is None and segs[1]["inversions"]  # shown, not judged
+    assert verdict(segs) == "ordered" and verdict(segs[1:]) == "too_small"
+    assert verdict([*segs, {**segs[0], "status": "out_of_order"}]) == "out_of_order"
+    # A table exactly at the minimum is judged; ties between neighbours are in order.
+    rows = [{"grade": g, "n": 1000, "bads": b, "bad_rate": b / 1000}
+            for g, b in zip(GRADES, [5, 5, 9, 12, 20, 30, 30, 50, 80, 120], strict=True)]
+    assert judge("t", rows)["status"] == "ordered"
+    rows[3] = {**rows[3], "bads": 21, "bad_rate": 0.021}  # B2 worse than C1
+    assert judge("t", rows)["inversions"] == [["B2", "C1"]]
+    # Versions registered before the status was stored read the same way.
+    old = [{"segment": "all", "n": 2116, "applies": False, "ordered": False, "by_grade": []}]
+    assert with_status(old)[0]["status"] == "too_small" and verdict(old) == "too_small"
 
 
 def test_rule_cards_load_and_errors_name_file_line_field(tmp_path) -> None:

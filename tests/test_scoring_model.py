@@ -12,26 +12,31 @@ import sqlalchemy as sa
 
 from ctown.errors import Invalid
 from ctown.scoring.model import challenger, export
-from ctown.scoring.model.apply import score_frame
+from ctown.scoring.model.apply import feature_points, score_frame
 from ctown.scoring.model.io import load_model, score_with, write_result
 from ctown.scoring.model.table import encode_target, read_table
 from ctown.scoring.model.train import Options, TrainResult, train_model
 
 GERMAN = Path("/work/shared/datasets/german_credit.csv")
 TARGET = "creditability"
+FLAG = "low_savings"  # a Boolean feature
 
 
 @pytest.fixture(scope="module")
 def german() -> pl.DataFrame:
     frame = read_table(GERMAN)
-    # Holes in two columns so that missing values take part: one numeric, one categorical.
+    # Holes in three columns so that missing values take part: one numeric, one categorical and
+    # one yes/no (a Boolean column: "0"/"1" in training, BOOLEAN in the database).
     rng = np.random.default_rng(7)
     holes = rng.random(frame.height) < 0.08
     return frame.with_columns(
         pl.when(pl.Series(holes)).then(None).otherwise(pl.col("credit_amount"))
         .alias("credit_amount"),
         pl.when(pl.Series(np.roll(holes, 3))).then(None).otherwise(pl.col("purpose"))
-        .alias("purpose"))
+        .alias("purpose"),
+        pl.when(pl.Series(np.roll(holes, 7))).then(None)
+        .otherwise(pl.col("savings_account_and_bonds") == "... < 100 DM")
+        .alias(FLAG)).drop("savings_account_and_bonds")
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +99,12 @@ def test_sql_export_equals_python_on_this_database(session, german, trained) -> 
     card = trained.card
     rows = _probe_rows(german, card).with_row_index("rid")
     numeric = {f.name for f in card.features if f.dtype == "numerical"}
+    # The yes/no feature is a BOOLEAN column: text 'true'/'false' on PostgreSQL, 1/0 on SQLite.
+    assert _feature(trained, FLAG).is_flag and rows[FLAG].dtype == pl.Boolean
+    assert rows[FLAG].null_count() and rows[FLAG].sum()
     cols = [sa.Column("rid", sa.Integer, primary_key=True)] + [
-        sa.Column(f.name, sa.Float if f.name in numeric else sa.Text) for f in card.features]
+        sa.Column(f.name, sa.Float if f.name in numeric else
+                  sa.Boolean if f.name == FLAG else sa.Text) for f in card.features]
     table = sa.Table("scoring_export_probe", sa.MetaData(), *cols)
     table.create(session.connection())
     session.execute(sa.insert(table), rows.select(["rid", *card.names]).to_dicts())
@@ -103,6 +112,12 @@ def test_sql_export_equals_python_on_this_database(session, german, trained) -> 
     in_db = [int(s) for _rid, s in session.execute(sa.text(sql))]
     assert in_db == score_frame(rows, card).to_list()
     assert len(set(in_db)) > 20
+    # The yes/no feature's own points, one by one: yes, no and missing differ and agree.
+    flag_sql = export.feature_sql(_feature(trained, FLAG), card.points[FLAG])
+    by_rid = {rid: pts for rid, pts in session.execute(
+        sa.text(f"SELECT rid, {flag_sql} FROM scoring_export_probe"))}
+    py = feature_points(rows, card)[FLAG].to_list()
+    assert [by_rid[r] for r in rows["rid"].to_list()] == py and len(set(py)) == 3
 
 
 def test_gbm_tree_export_matches_sklearn(german: pl.DataFrame, trained: TrainResult) -> None:

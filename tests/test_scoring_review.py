@@ -77,3 +77,30 @@ def test_impact_assessment_is_kept_three_years(session) -> None:
     assert {"purpose", "data_used", "effects", "safeguards"} <= set(ia)
     assert ia["data_used"] == ["I0504"]
     assert v.retain_until - v.created_at >= dt.timedelta(days=3 * 365)
+
+
+def test_report_rank_ordering_does_not_judge_small_segments(session) -> None:
+    import numpy as np
+
+    from ctown.scoring.grades import GRADES
+    from ctown.scoring.ranking import rank_check
+    from ctown.scoring.report import validation_report
+
+    rng = np.random.default_rng(11)
+    grades = rng.choice(GRADES, 2_116)  # the demo holdout's size
+    y = (rng.random(grades.size) < 0.04).astype(int)
+    segs = rank_check(grades, y, {"all": np.ones(grades.size, bool)})
+    v = review.register_version(session, actor=None, algorithm="woe-scorecard",
+                                fingerprint="r" * 64, metrics={"auc": 0.7, "rank_ordering": segs},
+                                artifact={"format": "ctown-scorecard"}, features=["I0504"])
+    rep = validation_report(session, v.id)
+    (seg,) = rep["rank_ordering"]
+    assert seg["status"] == "too_small" and seg["ordered"] is None and seg["n"] == 2_116
+    assert rep["rank_ordering_verdict"] == "too_small"  # neither a pass nor a failure
+    # A version stored before statuses existed: an "out of order" small holdout is not a failure.
+    old = review.register_version(
+        session, actor=None, algorithm="woe-scorecard", fingerprint="s" * 64,
+        metrics={"rank_ordering": [{"segment": "all", "n": 2_116, "applies": False,
+                                    "ordered": False, "by_grade": []}]},
+        artifact={"format": "ctown-scorecard"}, features=["I0504"])
+    assert validation_report(session, old.id)["rank_ordering"][0]["status"] == "too_small"

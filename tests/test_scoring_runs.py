@@ -86,3 +86,48 @@ def test_cli_score_all_json(db_factory, tmp_path, monkeypatch) -> None:
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["scored"] == 2 and summary["seconds"] >= 0 and summary["changed"] == 2
+
+
+def test_reading_ahead_on_a_second_connection_gives_the_same_grades(db_factory) -> None:
+    from ctown.db import make_engine, session_factory
+    from ctown.scoring.reading import side_reader
+    from ctown.scoring.run_setup import setup
+
+    engine = make_engine(db_factory.migrated_url())
+    factory = session_factory(engine)
+    with factory.begin() as s:
+        ids = list(_county(s))
+        for hh in households(s, 3, prefix="P"):
+            person(s, hh, 1990)
+            credit_file(s, hh, {"I0401": 60000, "I0506": "2"})
+            ids.append(hh)
+    pg = engine.dialect.name == "postgresql"
+    with factory() as s:
+        # A transaction that has written nothing can hand its snapshot to a second connection …
+        with side_reader(s) as side:
+            assert (side is not None) == pg
+        setup(s)
+        s.add(Subject(kind="household", name="未提交", region_code=VILLAGE))
+        s.flush()
+        with side_reader(s) as side:  # … one that has written cannot: it reads on its own
+            assert side is None
+        s.rollback()
+    with factory.begin() as s:  # one household per chunk: every chunk is read ahead (PG)
+        ahead = tasks.score_all(s, chunk=1)
+    with factory.begin() as s:
+        first = {i: (g.score, g.grade, g.reasons) for i, g in current_grades(s, ids).items()}
+        s.add(Subject(kind="household", name="新户", region_code=VILLAGE, household_no="P9"))
+        s.flush()  # this run's transaction has written: it reads on its own connection
+        again = tasks.score_all(s, chunk=2)
+        second = {i: (g.score, g.grade, g.reasons) for i, g in current_grades(s, ids).items()}
+    assert ahead["scored"] == 7 and again["scored"] == 8  # 6 households + village (+ new one)
+    assert first == second and len(set(first)) == 6
+    engine.dispose()
+
+
+def test_a_county_without_households_still_scores_its_villages(session) -> None:
+    from tests.test_scoring_support import region
+
+    session.add(Subject(kind="collective", name="空村村集体", region_code=region(session)))
+    summary = tasks.score_all(session)
+    assert summary["scored"] == 1 and summary["changed"] == 1

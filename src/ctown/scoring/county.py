@@ -6,7 +6,6 @@ synthetic county — AUC against the generator's hidden risk model.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,21 +16,24 @@ from sqlalchemy.orm import Session
 
 from ctown.registry.models import Subject
 from ctown.scoring import features, review, tasks
-from ctown.scoring.grades import GRADES, GradeTable
+from ctown.scoring.grades import GradeTable
 from ctown.scoring.model import metrics
 from ctown.scoring.model.apply import score_frame
 from ctown.scoring.model.scorecard import Scorecard, to_dict
 from ctown.scoring.model.table import fingerprint
 from ctown.scoring.model.train import Options, train_model
 from ctown.scoring.models import ModelVersion
+from ctown.scoring.ranking import SEGMENT_MIN, bad_rates_by_grade, rank_check, rank_ordered
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
 
+__all__ = ["SEGMENT_MIN", "bad_rates_by_grade", "rank_check", "rank_ordered", "train_county",
+           "validation"]
+
 TARGET = "defaulted"
 AGE_BANDS = ((0, 30, "<30"), (30, 45, "30-44"), (45, 60, "45-59"), (60, 70, "60-69"),
              (70, 200, "70+"))
-SEGMENT_MIN = 10_000
 
 
 def household_frame(session: Session) -> pl.DataFrame:
@@ -61,32 +63,6 @@ def _split(frame: pl.DataFrame, seed: int = 42) -> tuple[pl.DataFrame, pl.DataFr
     return frame[tr], frame[ho]
 
 
-def bad_rates_by_grade(grades: list[str], y: np.ndarray) -> list[dict[str, Any]]:
-    frame = pl.DataFrame({"grade": grades, "y": y})
-    agg = dict((g, (n, b)) for g, n, b in frame.group_by("grade").agg(
-        pl.len(), pl.col("y").sum()).iter_rows())
-    return [{"grade": g, "n": int(agg[g][0]), "bads": int(agg[g][1]),
-             "bad_rate": round(agg[g][1] / agg[g][0], 4)} for g in GRADES if g in agg]
-
-
-def rank_ordered(rows: list[dict[str, Any]]) -> bool:
-    """Bad rates fall (or stay) from E2 to A1 — no grade out of order."""
-    rates = [r["bad_rate"] for r in rows]  # A1 … E2 order
-    return all(a <= b for a, b in itertools.pairwise(rates))
-
-
-def rank_check(grades: list[str], y: np.ndarray, segments: dict[str, np.ndarray]
-               ) -> list[dict[str, Any]]:
-    """The rank-ordering check, for every segment of at least 10,000 subjects."""
-    out = []
-    for name, mask in segments.items():
-        rows = bad_rates_by_grade([g for g, m in zip(grades, mask, strict=True) if m], y[mask])
-        n = int(mask.sum())
-        out.append({"segment": name, "n": n, "applies": n >= SEGMENT_MIN,
-                    "ordered": rank_ordered(rows), "by_grade": rows})
-    return out
-
-
 def by_age_band(age: np.ndarray, y: np.ndarray, pd: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     for lo, hi, label in AGE_BANDS:
@@ -99,6 +75,12 @@ def by_age_band(age: np.ndarray, y: np.ndarray, pd: np.ndarray) -> list[dict[str
                      "pd_mean": round(float(pd[m].mean()), 4),
                      "auc": round(metrics.auc(y[m], pd[m]), 4) if both else None})
     return rows
+
+
+def age_segments(age: np.ndarray) -> dict[str, np.ndarray]:
+    """The head's age bands as rank-ordering segments (``age <30`` …)."""
+    return {f"age {label}": (age >= lo) & (age < hi) for lo, hi, label in AGE_BANDS
+            if ((age >= lo) & (age < hi)).any()}
 
 
 def score_distribution(scores: np.ndarray) -> dict[str, Any]:
@@ -119,7 +101,9 @@ def validation(card: Scorecard, holdout: pl.DataFrame, population: pl.DataFrame,
         **metrics.summary(y, -score),
         "calibration": metrics.calibration_table(y, pd),
         "by_age_band": by_age_band(age, y, pd),
-        "rank_ordering": rank_check(grades, y, {"all": np.ones(len(y), bool)}),
+        # The holdout and its age bands: segments under 10,000 are shown, not judged.
+        "rank_ordering": rank_check(grades, y, {"all": np.ones(len(y), bool),
+                                                **age_segments(age)}),
         "score_distribution": score_distribution(score_frame(population, card).to_numpy()),
     }
     if truth is not None:

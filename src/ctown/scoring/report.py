@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.scoring import review
+from ctown.scoring import ranking, review
 from ctown.scoring.grades import GRADES
 from ctown.scoring.models import GradeRecord, ModelVersion, ScoringRun
 
@@ -56,7 +56,8 @@ def validation_report(session: Session, version_id: int) -> dict[str, Any]:
         "n_train": m.get("n_train"), "n_holdout": m.get("n_holdout"),
         "calibration": m.get("calibration", []),
         "by_age_band": m.get("by_age_band", []),
-        "rank_ordering": m.get("rank_ordering", []),
+        "rank_ordering": ranking.with_status(m.get("rank_ordering", [])),
+        "rank_ordering_verdict": ranking.verdict(m.get("rank_ordering", [])),
         "psi_current": current_psi, "psi_status": psi_flag(current_psi),
         "psi_monthly": months,
         "grade_distribution": grade_distribution(session),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ctown.scoring.model.binning import MISSING, SPECIAL, UNSEEN, FeatureBins
+from ctown.scoring.model.binning import FLAG_TEXT, MISSING, SPECIAL, UNSEEN, FeatureBins
 from ctown.scoring.model.scorecard import Scorecard
 
 
@@ -21,6 +21,8 @@ def points_expr(fb: FeatureBins, points: list[int]) -> pl.Expr:
             expr = expr.when(c < split).then(pl.lit(p))
         return expr.otherwise(pl.lit(points[k - 1])).cast(pl.Int64)
     c = pl.col(fb.name).cast(pl.Utf8)
+    if fb.is_flag:  # "true"/"false" (PostgreSQL's spelling of a boolean) are "1"/"0"
+        c = c.replace(FLAG_TEXT)
     mapping = {cat: points[i] for i, g in enumerate(fb.groups) for cat in g}
     known = c.replace_strict(mapping, default=points[k + UNSEEN], return_dtype=pl.Int64)
     return pl.when(c.is_null()).then(pl.lit(points[k + MISSING], pl.Int64)).otherwise(known)

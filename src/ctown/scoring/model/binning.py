@@ -19,6 +19,9 @@ import polars as pl
 
 #: Index of the extra bins after the k regular ones: k = special, k+1 = missing, k+2 = unseen.
 SPECIAL, MISSING, UNSEEN = 0, 1, 2
+#: A yes/no feature is the categories "0"/"1" (see ``table.as_category``); PostgreSQL spells a
+#: boolean as text ``true``/``false`` (SQLite stores 1/0), so both spellings mean the same bin.
+FLAG_TEXT = {"true": "1", "false": "0"}
 
 
 @dataclass
@@ -39,6 +42,12 @@ class FeatureBins:
     @property
     def n_regular(self) -> int:
         return len(self.splits) + 1 if self.dtype == "numerical" else len(self.groups)
+
+    @property
+    def is_flag(self) -> bool:
+        """A yes/no feature: categorical, and its categories are only "0" and "1"."""
+        cats = {c for g in self.groups for c in g}
+        return self.dtype == "categorical" and bool(cats) and cats <= {"0", "1"}
 
     def labels(self) -> list[str]:
         if self.dtype == "numerical":
@@ -62,9 +71,15 @@ def assign(fb: FeatureBins, values: pl.Series) -> np.ndarray:
             idx = np.where(np.isin(x, fb.special_codes), k + SPECIAL, idx)
         return np.where(np.isnan(x), k + MISSING, idx)
     mapping = {c: i for i, g in enumerate(fb.groups) for c in g}
-    s = values.cast(pl.Utf8)
+    s = flag_text(fb, values.cast(pl.Int8) if values.dtype == pl.Boolean else values)
     idx = s.replace_strict(mapping, default=k + UNSEEN, return_dtype=pl.Int64).to_numpy()
     return np.where(s.is_null().to_numpy(), k + MISSING, idx)
+
+
+def flag_text(fb: FeatureBins, values: pl.Series) -> pl.Series:
+    """Values as category text; a yes/no feature also reads ``true``/``false`` as "1"/"0"."""
+    s = values.cast(pl.Utf8)
+    return s.replace(FLAG_TEXT) if fb.is_flag else s
 
 
 def woe_values(fb: FeatureBins, values: pl.Series) -> np.ndarray:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ctown.scoring.model.binning import MISSING, SPECIAL, UNSEEN, FeatureBins
+from ctown.scoring.model.binning import FLAG_TEXT, MISSING, SPECIAL, UNSEEN, FeatureBins
 from ctown.scoring.model.scorecard import Scorecard, from_dict, to_dict
 
 
@@ -38,8 +38,12 @@ def feature_sql(fb: FeatureBins, points: list[int], table_alias: str = "") -> st
         return "CASE " + " ".join(parts) + f" ELSE {points[k - 1]} END"
     text = f"CAST({col} AS TEXT)"
     parts = [f"WHEN {col} IS NULL THEN {points[k + MISSING]}"]
+    spellings = {v: k for k, v in FLAG_TEXT.items()} if fb.is_flag else {}
     for i, group in enumerate(fb.groups):
-        cats = ", ".join(quote_text(c) for c in group)
+        # A yes/no feature: a BOOLEAN column is text 'true'/'false' on PostgreSQL and 1/0 on
+        # SQLite; both spellings name the same bin, so both databases give the same score.
+        cats = ", ".join(quote_text(c) for c in [*group, *(spellings[c] for c in group
+                                                            if c in spellings)])
         parts.append(f"WHEN {text} IN ({cats}) THEN {points[i]}")
     return "CASE " + " ".join(parts) + f" ELSE {points[k + UNSEEN]} END"
 
