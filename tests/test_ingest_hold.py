@@ -17,7 +17,7 @@ from ctown.accounts.models import User
 from ctown.ingest import digest, hold, status
 from ctown.ingest.consents import import_consents
 from ctown.ingest.creditfile import credit_file
-from ctown.ingest.models import ConsentReject, CurrentValue, HeldValue, IndicatorValue
+from ctown.ingest.models import Batch, ConsentReject, CurrentValue, HeldValue, IndicatorValue
 from ctown.ingest.service import load_file, record_values
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent, Consent
@@ -108,7 +108,15 @@ def test_values_held_without_consent_and_released_on_consent(
     assert released == {"households": 1, "values": 1} and consent.scope == "collect"
     assert consent.bank_code == "" and consent.subject_id == hh
     cur = _current(session, hh)["I0505"]
-    assert cur.value_num == 35000 and cur.batch_id == bank.batch_id  # type: ignore[attr-defined]
+    assert cur.value_num == 35000
+    # A batch of its own (new to the file now: incremental rescoring finds it), naming the
+    # batch the value was received in.
+    release = session.get_one(Batch, cur.batch_id)
+    assert release.channel == "release" and release.department == "bank"
+    assert release.detail == {"released_from_batches": [bank.batch_id], "subjects": 1}  # type: ignore[attr-defined]
+    from ctown.scoring.tasks import changed_subjects
+
+    assert hh in changed_subjects(session, bank.batch_id)  # type: ignore[attr-defined]
     row = session.scalars(sa.select(IndicatorValue).where(
         IndicatorValue.subject_id == hh, IndicatorValue.indicator_code == "I0505")).one()
     assert row.recorded_at == DAY2 and row.observed_on == dt.date(2025, 6, 30)

@@ -37,7 +37,7 @@ from ctown.accounts.scope import get_subject_for
 from ctown.catalogue.schemas import Catalogue
 from ctown.db import UTCDateTime
 from ctown.ingest.digest import digests
-from ctown.ingest.models import HeldValue
+from ctown.ingest.models import Batch, HeldValue
 from ctown.ingest.store import Store, copy_frame
 from ctown.privacy import service as privacy
 from ctown.privacy.crypto import FieldCipher
@@ -199,18 +199,38 @@ def release(session: Session, cipher: FieldCipher, *, now: dt.datetime,
         "subject_id": pl.Int64, "value_num": pl.Float64, "value_text": pl.String,
         "observed_on": pl.Date, "batch_id": pl.Int64, "catalogue_version": pl.Int64})
     frame = frame.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("recorded_at"))
-    frame = frame.sort("subject_id", "indicator_code", "observed_on", "__held_id__")
-    frame = frame.with_columns(digests(frame))
     store = Store(session)
-    store.insert_values(frame)
-    store.upsert_current(frame.unique(["subject_id", "indicator_code"], keep="last",
-                                      maintain_order=True))
+    for (department,), part in frame.partition_by("department", as_dict=True,
+                                                  maintain_order=True).items():
+        batch = _release_batch(session, str(department), part, now, actor)
+        part = part.rename({"batch_id": "__held_batch__"}).with_columns(
+            pl.lit(batch.id, pl.Int64).alias("batch_id"))
+        part = part.sort("subject_id", "indicator_code", "observed_on", "__held_id__")
+        store.store_values(part.with_columns(digests(part)))
     ids = [r.id for r in rows]
     for start in range(0, len(ids), 5000):
         session.execute(sa.delete(HeldValue).where(HeldValue.id.in_(ids[start:start + 5000])))
     per_household = _per_household(rows)
     _audit(session, actor, "held.release", per_household, now)
     return {"households": len(per_household), "values": len(rows)}
+
+
+def _release_batch(session: Session, department: str, part: pl.DataFrame, now: dt.datetime,
+                   actor: User | None) -> Batch:
+    """Released values enter the credit file as a batch of their own (channel ``release``):
+    they are new to the file now, so what looks for values that arrived after a batch
+    (incremental rescoring) finds them; the batches they were received in stay in ``detail``."""
+    first = int(part["__held_id__"].min())  # type: ignore[arg-type]
+    batch = Batch(department=department, external_id=f"release:{first}",
+                  source_name="授权后释放 / released on consent", channel="release",
+                  status="done", catalogue_version=int(part["catalogue_version"].max()),  # type: ignore[arg-type]
+                  actor_id=actor.id if actor else None, created_at=now, finished_at=now,
+                  values_written=part.height,
+                  detail={"released_from_batches": sorted(set(part["batch_id"].to_list())),
+                          "subjects": part["subject_id"].n_unique()})
+    session.add(batch)
+    session.flush()
+    return batch
 
 
 def _per_household(rows: Sequence[Any]) -> dict[int, int]:
