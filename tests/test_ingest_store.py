@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.db import make_engine, session_factory
+from ctown.ingest import readahead
 from ctown.ingest.digest import digests
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue
 from ctown.ingest.readers import ReadError
@@ -86,10 +87,15 @@ def fresh(db_factory: object) -> Iterator[Callable[[], sessionmaker[Session]]]:
         engine.dispose()
 
 
+@pytest.mark.parametrize("buffer", [readahead.BUFFER, 0], ids=["grouped", "streamed"])
 def test_read_ahead_load_equals_file_by_file(fresh: Callable[[], sessionmaker[Session]],
-                                             tmp_path: Path) -> None:
-    """``run`` reads and validates the next files in a thread; the end state is that of loading
-    the same files one by one — with a file that cannot be read, and a file sent twice."""
+                                             tmp_path: Path, buffer: int,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run`` reads and validates the next files in a thread and lets small files share a
+    transaction (``buffer`` 0: every file is streamed, in a transaction of its own); the end
+    state is that of loading the same files one by one — with a file that cannot be read, and
+    a file sent twice."""
+    monkeypatch.setattr(readahead, "BUFFER", buffer)
     county = write_county(tmp_path / "county")
     (county / "bank" / "bank_1 again.csv").write_bytes((county / "bank" / "bank_1.csv").read_bytes())
     (county / "bank" / "broken.xlsx").write_bytes(b"not a workbook")

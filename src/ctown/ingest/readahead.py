@@ -31,15 +31,20 @@ from ctown.ingest.validate import Context
 from ctown.registry.models import Region
 
 DEPTH = 4  # prepared chunks waiting; each is at most CHUNK_ROWS rows
-_END = object()
+BUFFER = 3  # a file of up to this many chunks is read whole before it is handed over
 
 
 @dataclass
 class Feed:
-    """One file as the read-ahead hands it over: its description, then its prepared chunks."""
+    """One file as the read-ahead hands it over: its description, then its prepared chunks.
+
+    ``streamed`` False: the file was read to its end before being handed over, so it can no
+    longer fail to read once its rows are written (it may share a transaction with others);
+    True: a long file, handed over chunk by chunk, loaded in a transaction of its own."""
 
     info: FileInfo
     done: bool  # its batch is already loaded: nothing was read
+    streamed: bool
     chunks: Iterator[Prepared]
 
 
@@ -59,8 +64,8 @@ class ReadAhead:
         kind, value = self._get()
         if kind == "error":
             raise value
-        info, done = value
-        return Feed(info, done, self._chunks() if not done else iter(()))
+        info, done, streamed = value
+        return Feed(info, done, streamed, self._chunks() if not done else iter(()))
 
     def _chunks(self) -> Iterator[Prepared]:
         while True:
@@ -114,20 +119,33 @@ class ReadAhead:
             done = self._loaded(mapping.code, info.sha256)
         except Exception as exc:  # handed to the consumer, which records the file as failed
             return self._put("error", exc)
-        if not self._put("file", (info, done)) or done:
-            return not self.stop.is_set()
-        seq = 0
+        if done:
+            return self._put("file", (info, True, False))
+        seq, held, streamed = 0, [], False
         try:
             for chunk in iter_chunks(info, set(ctx.lookup)):
                 prepared = prepare(ctx, chunk, seq)
                 if prepared is None:
                     continue
                 seq = prepared.end
-                if not self._put("chunk", prepared):
+                held.append(prepared)
+                if len(held) > BUFFER and not streamed:  # a long file: stream it
+                    streamed = True
+                    if not self._put("file", (info, False, True)):
+                        return False
+                if streamed and not self._hand_over(held):
                     return False
-        except Exception as exc:
+        except Exception as exc:  # before the header: the file failed as a whole
             return self._put("error", exc)
-        return self._put("end", None)
+        if not streamed and not self._put("file", (info, False, False)):
+            return False
+        return self._hand_over(held) and self._put("end", None)
+
+    def _hand_over(self, held: list[Prepared]) -> bool:
+        while held:
+            if not self._put("chunk", held.pop(0)):
+                return False
+        return True
 
     def _loaded(self, department: str, sha256: str) -> bool:
         with self.factory() as session:

@@ -30,6 +30,15 @@ SUBJECT = "__subject__"
 INDEX = "__index__"
 
 
+def index_of(cipher: FieldCipher, kind: str, ids: pl.Series) -> pl.Series:
+    """The text that stands for each identifier in keys and look-ups (its blind index for a
+    resident ID; credit codes and division codes are public and stand for themselves)."""
+    if kind != "resident_id":
+        return ids.fill_null("").alias(INDEX)
+    index = cipher.blind_indexes(ids.drop_nulls().unique().to_list())
+    return ids.replace_strict(index, default="", return_dtype=pl.String).alias(INDEX)
+
+
 class Directory:
     """Identifier → subject for a whole county load (run-level memo of the register).
 
@@ -65,12 +74,7 @@ class Resolver:
 
     # -- blind index ---------------------------------------------------------------------------
     def index_of(self, ids: pl.Series) -> pl.Series:
-        """The text that stands for each identifier in keys and look-ups (its blind index for a
-        resident ID; credit codes and division codes are public and stand for themselves)."""
-        if self.kind != "resident_id":
-            return ids.fill_null("").alias(INDEX)
-        index = self.cipher.blind_indexes(ids.drop_nulls().unique().to_list())
-        return ids.replace_strict(index, default="", return_dtype=pl.String).alias(INDEX)
+        return index_of(self.cipher, self.kind, ids)
 
     # -- look-up --------------------------------------------------------------------------------
     def attach_subjects(self, ok: pl.DataFrame) -> pl.DataFrame:
