@@ -120,3 +120,19 @@ def test_read_ahead_load_equals_file_by_file(fresh: Callable[[], sessionmaker[Se
                 record_failure(s, item.department, item.path, exc.message)
     assert _state(ahead) == _state(serial)
     assert _state(ahead)[0]  # values were written
+
+
+def test_read_ahead_failure_outside_a_file_is_raised_not_waited_for(
+        fresh: Callable[[], sessionmaker[Session]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the read-ahead thread dies before handing a file over (here: the mappings cannot be
+    loaded), the load raises that error instead of waiting for the file forever."""
+    county = write_county(tmp_path / "county")
+    planned, skipped = plan([county])
+
+    def broken() -> None:
+        raise OSError("mappings unreadable")
+
+    monkeypatch.setattr(readahead, "load_mappings", broken)
+    with pytest.raises(OSError, match="mappings unreadable"):
+        run(fresh(), cipher_at(tmp_path), planned, skipped=skipped)

@@ -55,6 +55,7 @@ class ReadAhead:
         self.factory, self.files = factory, files
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=DEPTH)
         self.stop = threading.Event()
+        self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ctown-readahead", daemon=True)
         self.thread.start()
 
@@ -86,7 +87,14 @@ class ReadAhead:
         self.thread.join(timeout=5)
 
     def _get(self) -> tuple[str, Any]:
-        return self.queue.get()
+        while True:
+            try:
+                return self.queue.get(timeout=0.5)
+            except queue.Empty:
+                if not self.thread.is_alive() and self.queue.empty():
+                    # The thread ended without handing the file over (it failed outside a
+                    # file, e.g. the database went away): say so instead of waiting forever.
+                    raise self.failure or RuntimeError("read-ahead stopped") from None
 
     # -- producer side ----------------------------------------------------------------------------
     def _put(self, kind: str, value: Any) -> bool:
@@ -99,6 +107,12 @@ class ReadAhead:
         return False
 
     def _run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as exc:  # handed to the loading thread by _get
+            self.failure = exc
+
+    def _produce(self) -> None:
         mappings = load_mappings()
         catalogue = load_catalogue()
         contexts: dict[str, Context] = {}
