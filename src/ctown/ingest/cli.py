@@ -208,22 +208,20 @@ def matches_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
 @matches_app.command("confirm")
 def matches_confirm(match_id: int) -> None:
     """Confirm that the held row is the matched subject: its values are stored on that subject."""
-    from ctown.db import transaction
-    from ctown.ingest.quarantine import decide
-
-    _s, factory, cipher = _open()
-    with transaction(factory) as session:
-        decide(session, cipher, None, match_id, confirm=True)
-    console.print(f"✓ #{match_id} confirmed", highlight=False)
+    _decide(match_id, confirm=True)
 
 
 @matches_app.command("reject")
 def matches_reject(match_id: int) -> None:
     """Not the same person: the row goes back to the quarantine to be corrected."""
+    _decide(match_id, confirm=False)
+
+
+def _decide(match_id: int, *, confirm: bool) -> None:
     from ctown.db import transaction
     from ctown.ingest.quarantine import decide
 
     _s, factory, cipher = _open()
     with transaction(factory) as session:
-        decide(session, cipher, None, match_id, confirm=False)
-    console.print(f"✓ #{match_id} rejected", highlight=False)
+        decide(session, cipher, None, match_id, confirm=confirm)
+    console.print(f"✓ #{match_id} {'confirmed' if confirm else 'rejected'}", highlight=False)

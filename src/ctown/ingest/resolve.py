@@ -1,16 +1,15 @@
 """Identity resolution (身份识别, R-1.6): rows land on one subject through the blind index.
 
-Each distinct identifier is hashed once per chunk; the look-up is one statement per chunk that
-joins the chunk's blind indexes (sent as one JSON array on SQLite, one array parameter on
-PostgreSQL) with ``subjects.id_index`` — the same answer as ``ctown.registry.tasks.resolve``,
-without its 900-at-a-time round trips. Rows without a valid identifier are matched on name + birth
-date + village and, when exactly one person matches, held for a person to confirm.
+Each distinct identifier is hashed once per process (``FieldCipher.blind_indexes``); the look-up
+is ``ctown.registry.tasks.register_map`` (one statement per chunk, the keys as one bound array),
+through the run's memo of the register when a county is loaded (:class:`Directory`). Rows without
+a valid identifier are matched on name + birth date + village and, when exactly one person
+matches, held for a person to confirm.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -50,17 +49,15 @@ class Directory:
     """
 
     def __init__(self) -> None:
-        self.maps: dict[tuple[str, str, str], dict[str, int]] = {}
+        self.maps: dict[tuple[str, str], dict[str, int]] = {}
 
     def clear(self) -> None:
         self.maps.clear()
 
-    def get(self, session: Session, column: str, target: str, extra: str) -> dict[str, int]:
-        key = (column, target, extra)
+    def get(self, session: Session, kind: str, subject_kind: str) -> dict[str, int]:
+        key = (kind, subject_kind)
         if key not in self.maps:
-            sql = (f"SELECT s.{column}, s.{target} FROM subjects AS s "
-                   f"WHERE s.{column} IS NOT NULL AND s.{target} IS NOT NULL{extra}")
-            self.maps[key] = {k: v for k, v in session.connection().execute(sa.text(sql))}
+            self.maps[key] = registry.register_map(session, kind, subject_kind)
         return self.maps[key]
 
 
@@ -70,7 +67,6 @@ class Resolver:
         self.session, self.cipher, self.mapping = session, cipher, mapping
         self.directory = directory
         self.kind = mapping.identity.kind
-        self.dialect = session.get_bind().dialect.name
 
     # -- blind index ---------------------------------------------------------------------------
     def index_of(self, ids: pl.Series) -> pl.Series:
@@ -86,45 +82,23 @@ class Resolver:
             pl.col(ID).replace_strict(found, default=None, return_dtype=pl.Int64)))
 
     def lookup(self, identifiers: list[str]) -> dict[str, int]:
+        """Identifier → subject id (``ctown.registry.tasks.resolve``, through the run's memo)."""
         if not identifiers:
             return {}
-        if self.kind == "resident_id":
-            index = {v: k for k, v in self.cipher.blind_indexes(identifiers).items()}
-            column, target = "id_index", ("household_id" if self.mapping.subject_kind == "household"
-                                          else "id")
-            keys = list(index)
-            extra = ""
-        elif self.kind == "uscc":
-            index, column, target, keys, extra = None, "credit_code", "id", identifiers, ""
-        else:
-            index, column, target, keys = None, "region_code", "id", identifiers
-            extra = " AND s.kind = 'collective'"
-        rows = self._find(column, target, keys, extra)
-        return {(index[k] if index else k): sid for k, sid in rows}
+        if self.kind != "resident_id":
+            return self._find(identifiers)
+        index = {v: k for k, v in self.cipher.blind_indexes(identifiers).items()}
+        return {index[k]: sid for k, sid in self._find(list(index)).items()}
 
-    def _find(self, column: str, target: str, keys: list[str], extra: str
-              ) -> list[tuple[str, int]]:
+    def _find(self, keys: list[str]) -> dict[str, int]:
+        subject_kind = self.mapping.subject_kind
         if self.directory is None:
-            return self._join(column, target, keys, extra)
-        known = self.directory.get(self.session, column, target, extra)
-        found = [(k, known[k]) for k in keys if k in known]
+            return registry.register_map(self.session, self.kind, subject_kind, keys)
+        known = self.directory.get(self.session, self.kind, subject_kind)
         missing = [k for k in keys if k not in known]
         if missing:
-            fresh = self._join(column, target, missing, extra)
-            known.update(fresh)
-            found.extend(fresh)
-        return found
-
-    def _join(self, column: str, target: str, keys: list[str], extra: str) -> list[tuple[str, int]]:
-        conn = self.session.connection()
-        if self.dialect == "postgresql":
-            sql = (f"SELECT s.{column}, s.{target} FROM subjects AS s "
-                   f"WHERE s.{column} = ANY(:keys) AND s.{target} IS NOT NULL{extra}")
-            return [tuple(r) for r in conn.execute(sa.text(sql), {"keys": keys})]  # type: ignore[misc]
-        sql = (f"SELECT s.{column}, s.{target} FROM json_each(:keys) AS j "
-               f"CROSS JOIN subjects AS s ON s.{column} = j.value "
-               f"WHERE s.{target} IS NOT NULL{extra}")
-        return [tuple(r) for r in conn.execute(sa.text(sql), {"keys": json.dumps(keys)})]  # type: ignore[misc]
+            known.update(registry.register_map(self.session, self.kind, subject_kind, missing))
+        return {k: known[k] for k in keys if k in known}
 
     # -- registry departments ---------------------------------------------------------------------
     def upsert(self, ok: pl.DataFrame, batch: Batch, today: dt.date) -> dict[str, int]:

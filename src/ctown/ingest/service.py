@@ -240,10 +240,8 @@ def record_values(session: Session, *, actor: Any, department: str, source: str,
         if frame.height else (frame, 0)
     if frame.height:
         frame = frame.with_columns(digests(frame))
-        store = Store(session)
-        store.insert_values(frame)
-        store.upsert_current(frame.sort("subject_id", "indicator_code", "observed_on", "__seq__")
-                             .unique(["subject_id", "indicator_code"], keep="last"))
+        Store(session).store_values(
+            frame.sort("subject_id", "indicator_code", "observed_on", "__seq__"))
     batch.received = batch.accepted = frame.height + held
     batch.values_written, batch.held_values = frame.height, held
     batch.status, batch.finished_at = "done", now

@@ -5,7 +5,6 @@ load's single transaction (see :mod:`ctown.ingest.service` for why that makes a 
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 from collections.abc import Iterator, Sequence
@@ -54,11 +53,6 @@ def _split_constants(frame: pl.DataFrame) -> tuple[dict[str, str], pl.DataFrame]
     return fixed, frame.drop(list(fixed))
 
 
-def sqlite_time(value: dt.datetime) -> str:
-    """How SQLAlchemy's ``UTCDateTime`` stores a time in SQLite (naive UTC text)."""
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 class Store:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -104,11 +98,7 @@ class Store:
         if frame.is_empty():
             return
         batches = frame["batch_id"].unique().to_list()
-        if len(batches) != 1:
-            self.insert_values(frame)
-            self.upsert_current(frame.unique(["subject_id", "indicator_code"], keep="last",
-                                             maintain_order=True))
-            return
+        assert len(batches) == 1, "store_values takes one batch's values"
         after = self._scalar("SELECT coalesce(max(id), 0) FROM indicator_values")
         self.insert_values(frame)
         cols = ", ".join(CURRENT_COLUMNS)
@@ -134,25 +124,6 @@ class Store:
                 cur.execute(sql)
                 return int(cur.fetchone()[0])
         return int(self.raw.execute(sql).fetchone()[0])
-
-    def upsert_current(self, frame: pl.DataFrame) -> None:
-        """``frame`` holds at most one row per (subject, indicator): the batch's latest."""
-        if frame.is_empty():
-            return
-        data = self._prepare(frame, CURRENT_COLUMNS)
-        cols = ", ".join(CURRENT_COLUMNS)
-        if self.dialect == "postgresql":
-            self._stage()
-            self._execute("TRUNCATE ingest_current_stage")
-            self._copy("ingest_current_stage", data)
-            self._execute(_UPSERT_CURRENT.format(
-                cols=cols, source=f"SELECT {cols} FROM ingest_current_stage"))
-            return
-        fixed, varying = _split_constants(data)
-        cols = ", ".join([*varying.columns, *fixed])
-        marks = ", ".join(["?"] * varying.width + list(fixed.values()))
-        self.raw.executemany(_UPSERT_CURRENT.format(cols=cols, source=f"VALUES ({marks})"),
-                             _rows(varying))
 
     # -- record keys -----------------------------------------------------------------------------
     def existing_keys(self, department: str, keys: list[str]) -> dict[str, str]:
@@ -200,8 +171,6 @@ class Store:
             return
         # Temporary tables live in this connection only and vanish with it; ON COMMIT DROP ties
         # them to the load's transaction, so a pooled connection never carries them over.
-        self._execute("CREATE TEMP TABLE IF NOT EXISTS ingest_current_stage "
-                      "(LIKE current_values) ON COMMIT DROP")
         self._execute("CREATE TEMP TABLE IF NOT EXISTS ingest_keys_stage "
                       "(LIKE ingest_record_keys) ON COMMIT DROP")
         self._staged = True

@@ -253,17 +253,29 @@ def resolve(session: Session, cipher: FieldCipher, kind: str, identifiers: Seque
     ``household``; ``uscc`` finds the entity; ``division_code`` the village collective.
     """
     distinct = list(dict.fromkeys(identifiers))
+    if kind != "resident_id":
+        return register_map(session, kind, subject_kind, distinct)
+    by_index = {v: k for k, v in cipher.blind_indexes(distinct).items()}
+    found = register_map(session, kind, subject_kind, list(by_index))
+    return {by_index[key]: sid for key, sid in found.items()}
+
+
+def register_map(session: Session, kind: str, subject_kind: str = "person",
+                 keys: list[str] | None = None) -> dict[str, int]:
+    """Stored key → subject id: the blind index of a resident ID (the person, or the household
+    when ``subject_kind`` is ``household``), a credit code (the entity) or a division code (the
+    village collective); ``keys`` None: the whole register."""
     if kind == "resident_id":
-        by_index = {v: k for k, v in cipher.blind_indexes(distinct).items()}
+        column = Subject.id_index
         target = Subject.household_id if subject_kind == "household" else Subject.id
-        column, keys, lookup = Subject.id_index, list(by_index), by_index
-    elif kind == "uscc":
-        target, column, keys, lookup = Subject.id, Subject.credit_code, distinct, None
-    elif kind == "division_code":
-        target, column, keys, lookup = Subject.id, Subject.region_code, distinct, None
+    elif kind in ("uscc", "division_code"):
+        column = Subject.credit_code if kind == "uscc" else Subject.region_code
+        target = Subject.id
     else:
         raise ValueError(f"unknown identifier kind {kind!r}")
-    stmt = sa.select(column, target).where(keys_in(session, column, keys), target.is_not(None))
+    stmt = sa.select(column, target).where(column.is_not(None), target.is_not(None))
+    if keys is not None:
+        stmt = stmt.where(keys_in(session, column, keys))
     if kind == "division_code":
         stmt = stmt.where(Subject.kind == "collective")
-    return {lookup[key] if lookup else key: sid for key, sid in session.execute(stmt)}
+    return {key: sid for key, sid in session.execute(stmt)}
