@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame, resident_id
 
+from ctown.access.scope import get_subject_for, scope_subjects
 from ctown.accounts.models import AccessLog
-from ctown.accounts.scope import get_subject_for, scope_subjects
 from ctown.errors import NotFound
 from ctown.privacy.crypto import FieldCipher
 from ctown.registry import queries

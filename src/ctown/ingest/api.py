@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import log_denied
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import log_denied
 from ctown.errors import Forbidden
 from ctown.i18n import Message, _
 from ctown.ingest.creditfile import credit_file

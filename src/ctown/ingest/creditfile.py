@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
 from ctown.accounts.roles import CLEAR_IDENTIFIER_ROLES, Role
-from ctown.accounts.scope import get_subject_for
 from ctown.catalogue.schemas import Catalogue, Indicator
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import _, translate

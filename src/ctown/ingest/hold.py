@@ -32,8 +32,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
+from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
-from ctown.accounts.scope import get_subject_for
 from ctown.catalogue.schemas import Catalogue
 from ctown.db import UTCDateTime
 from ctown.ingest.digest import digests
@@ -164,8 +165,7 @@ def _store(session: Session, cipher: FieldCipher, held: pl.DataFrame, households
 # -- release -----------------------------------------------------------------------------------------
 def _consented(at: dt.datetime) -> sa.ColumnElement[bool]:
     return sa.exists().where(Consent.subject_id == HeldValue.household_id,
-                             Consent.scope == privacy.COLLECT, Consent.revoked_at.is_(None),
-                             Consent.valid_until > at)
+                             Consent.scope == privacy.COLLECT, rules.consent_active(at))
 
 
 _RELEASE_COLUMNS = (HeldValue.id, HeldValue.subject_id, HeldValue.household_id,
@@ -256,8 +256,9 @@ def grant_and_release(session: Session, cipher: FieldCipher, actor: User | None,
                       ) -> tuple[Consent, dict[str, int]]:
     """Record a signed collection consent and release what was held for the household."""
     consent = privacy.grant_collection_consent(session, actor, subject_id=subject_id,
-                                               signed_on=signed_on, form_no=form_no, years=years)
-    moment = now or consent.granted_at
+                                               signed_on=signed_on, form_no=form_no, years=years,
+                                               now=now)
+    moment = consent.granted_at
     return consent, release(session, cipher, now=moment, household_ids=[consent.subject_id],
                             actor=actor)
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import get_subject_for
 from ctown.errors import Conflict, NotFound
 from ctown.i18n import Message, _
 from ctown.ledger import merkle, service

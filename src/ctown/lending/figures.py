@@ -18,8 +18,8 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
-from ctown.accounts.scope import region_prefix
 from ctown.lending import workdays
 from ctown.lending.loanbook import NON_PERFORMING
 from ctown.lending.models import Loan, LoanApplication, Transition

@@ -16,8 +16,8 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
-from ctown.accounts.scope import region_prefix
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _

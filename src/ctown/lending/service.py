@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
+from ctown.access.scope import log_denied, region_prefix, visible_subjects
 from ctown.accounts.models import ProxyMandate, User
-from ctown.accounts.scope import log_denied, region_prefix, visible_subjects
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _

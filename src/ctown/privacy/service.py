@@ -11,21 +11,19 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.rules import CHINA, active_consent, household_id_of
+from ctown.access.scope import get_subject_for, visible_subjects
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import get_subject_for, visible_subjects
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
 from ctown.registry.models import Subject
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 PURPOSES: dict[str, str] = {
     "loan_application": _("贷款审批"),
@@ -84,10 +82,6 @@ def _require(actor: User, roles: frozenset[Role]) -> None:
         raise Forbidden(Message(_("您的角色无权执行此操作")))
 
 
-def _household(subject: Subject) -> int:
-    return subject.household_id or subject.id
-
-
 # -- consent -------------------------------------------------------------------------------------
 def grant_consent(session: Session, actor: User, *, subject_id: int, bank_code: str,
                   purpose: str, scope: str = "query", days: int = 90) -> Consent:
@@ -99,7 +93,7 @@ def grant_consent(session: Session, actor: User, *, subject_id: int, bank_code: 
     if not 1 <= days <= MAX_CONSENT_DAYS:
         raise Invalid(Message(_("授权期限应为 1 至 {max} 天"), {"max": MAX_CONSENT_DAYS}))
     now = utcnow()
-    consent = Consent(subject_id=_household(subject), bank_code=bank_code.strip(),
+    consent = Consent(subject_id=household_id_of(subject), bank_code=bank_code.strip(),
                       purpose=purpose, scope=scope, granted_by_id=actor.id, granted_at=now,
                       valid_until=now + dt.timedelta(days=days))
     session.add(consent)
@@ -121,7 +115,8 @@ def collection_valid_until(signed_on: dt.date, years: int = COLLECT_YEARS) -> dt
 
 def grant_collection_consent(session: Session, actor: User | None, *, subject_id: int,
                              signed_on: dt.date, form_no: str | None = None,
-                             years: int = COLLECT_YEARS) -> Consent:
+                             years: int = COLLECT_YEARS, now: dt.datetime | None = None
+                             ) -> Consent:
     """Record a household's signed collection consent (信息采集授权书), valid ``years`` from
     signing. Only records it: the values held while it was missing are released by
     :func:`ctown.ingest.hold.grant_and_release`, which every caller outside tests should use."""
@@ -136,8 +131,8 @@ def grant_collection_consent(session: Session, actor: User | None, *, subject_id
         raise Invalid(Message(_("只有农户和个人需要信息采集授权")))
     if not 1 <= years <= 5 or signed_on > utcnow().astimezone(CHINA).date():
         raise Invalid(Message(_("签署日期不能晚于今天，有效期应为 1 至 5 年")))
-    now = utcnow()
-    consent = Consent(subject_id=_household(subject), bank_code="", purpose=COLLECTION,
+    now = now or utcnow()
+    consent = Consent(subject_id=household_id_of(subject), bank_code="", purpose=COLLECTION,
                       scope=COLLECT, granted_by_id=actor.id if actor else None, granted_at=now,
                       valid_until=collection_valid_until(signed_on, years),
                       form_no=(form_no or "").strip()[:40] or None, signed_on=signed_on)
@@ -163,19 +158,10 @@ def revoke_consent(session: Session, actor: User, consent_id: int) -> Consent:
 
 def consents_for(session: Session, actor: User, subject_id: int) -> list[Consent]:
     subject = get_subject_for(session, actor, subject_id)
-    stmt = sa.select(Consent).where(Consent.subject_id == _household(subject))
+    stmt = sa.select(Consent).where(Consent.subject_id == household_id_of(subject))
     if Role(actor.role) == Role.bank_officer:
         stmt = stmt.where(Consent.bank_code == (actor.bank_code or ""))
     return list(session.scalars(stmt.order_by(Consent.id.desc())))
-
-
-def active_consent(session: Session, household_id: int, bank_code: str | None, purpose: str,
-                   scope: str = "query", at: dt.datetime | None = None) -> Consent | None:
-    at = at or utcnow()
-    return session.scalar(sa.select(Consent).where(
-        Consent.subject_id == household_id, Consent.bank_code == (bank_code or ""),
-        Consent.purpose == purpose, Consent.scope == scope, Consent.revoked_at.is_(None),
-        Consent.granted_at <= at, Consent.valid_until > at).order_by(Consent.id.desc()).limit(1))
 
 
 @dataclass
@@ -199,8 +185,10 @@ def request_access(session: Session, actor: User, subject_id: int, purpose: str,
     _require(actor, frozenset({Role.bank_officer}))
     if purpose not in PURPOSES:
         raise Invalid(Message(_("查询用途无效")))
-    subject = get_subject_for(session, actor, subject_id)
-    consent = active_consent(session, _household(subject), actor.bank_code, purpose, scope)
+    # Asking is reached county-wide (the refusal goes on the farmer's query log); the data itself
+    # only under the consent checked next.
+    subject = get_subject_for(session, actor, subject_id, "request_report")
+    consent = active_consent(session, household_id_of(subject), actor.bank_code, purpose, scope)
     query = CreditQuery(subject_id=subject.id, actor_id=actor.id,
                         actor_name=actor.display_name or actor.username,
                         institution=actor.bank_code or "", purpose=purpose,
@@ -224,7 +212,7 @@ def queries_for(session: Session, actor: User, subject_id: int | None = None
             return []
         subject_id = actor.subject_id
     subject = get_subject_for(session, actor, subject_id)
-    household = _household(subject)
+    household = household_id_of(subject)
     members = sa.select(Subject.id).where(
         sa.or_(Subject.id == household, Subject.household_id == household))
     return list(session.scalars(sa.select(CreditQuery).where(CreditQuery.subject_id.in_(members))

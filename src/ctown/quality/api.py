@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
-from ctown.accounts.scope import region_prefix
 from ctown.catalogue.service import load_catalogue
 from ctown.quality.schemas import KpiReport
 from ctown.quality.service import kpi_report

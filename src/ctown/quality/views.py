@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import region_prefix
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import _
 from ctown.quality import charts

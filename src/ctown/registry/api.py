@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
-from ctown.accounts.scope import region_prefix
 from ctown.registry import queries
 from ctown.registry.schemas import RegionOut, SubjectOut, SubjectPage
 from ctown.registry.service import RegionNode, region_tree

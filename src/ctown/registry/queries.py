@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for, scope_subjects
 from ctown.accounts.models import User
 from ctown.accounts.roles import CLEAR_IDENTIFIER_ROLES, CLEAR_NAME_ROLES, Role
-from ctown.accounts.scope import get_subject_for, scope_subjects
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.masking import mask_name, mask_phone, mask_resident_id
 from ctown.registry.identifiers import IdentifierError, normalise, parse_resident_id

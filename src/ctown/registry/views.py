@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for, region_prefix
 from ctown.accounts.models import User
-from ctown.accounts.scope import get_subject_for, region_prefix
 from ctown.registry import queries
 from ctown.registry.service import region_tree
 from ctown.web.deps import current_user, get_db

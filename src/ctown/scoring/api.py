@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import get_subject_for
 from ctown.errors import NotFound
 from ctown.scoring import report, review, service, tasks
 from ctown.scoring.models import GradeRecord, ModelVersion

@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.scope import get_subject_for
 from ctown.i18n import _
 from ctown.scoring import report, review, service, tasks
 from ctown.scoring.grades import load_grade_table

@@ -1,0 +1,177 @@
+"""Who sees what, for which purpose: the one table (R-7.1 分级授权, R-7.2 最小必要).
+
+``POLICY[resource][purpose][role]`` is the tuple of *reaches* by which that role reaches rows of
+the resource for that purpose; several reaches are alternatives (bank officers see the subjects
+that consented to their bank *or* applied to it). A role missing from a row reaches nothing: the
+rows do not exist for it ("not found"), and a feature with no reach at all is refused (403).
+
+Every capability asks :mod:`ctown.access.scope` (which reads this table); none writes a role
+ladder of its own. ``docs/security.md`` prints the table (``ctown access policy``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from ctown.accounts.roles import Role
+
+
+class Reach(StrEnum):
+    """How an actor reaches a row. Each needs the matching column of the resource."""
+
+    all = "all"              # every row (county-wide work that is not about persons)
+    region = "region"        # row's region inside the actor's region (county ⊃ township ⊃ village)
+    self = "self"            # row about the actor's own household (farmer)
+    mandate = "mandate"      # row about a household that gave the proxy a mandate still in force
+    bank = "bank"            # row of the actor's own bank
+    insured = "insured"      # row the actor's insurer covers
+    consent = "consent"      # row about a household whose consent to the actor's bank is in force
+    client = "client"        # row about an applicant or borrower of the actor's bank
+    owner = "owner"          # row the actor created (their own complaints)
+    department = "department"  # row of the actor's own department (feeds)
+
+
+R = Role
+A, REG, SELF, MAN, BANK = Reach.all, Reach.region, Reach.self, Reach.mandate, Reach.bank
+INS, CON, CLI, OWN, DEPT = Reach.insured, Reach.consent, Reach.client, Reach.owner, Reach.department
+
+#: Officers who work on a region's households (县、乡、村; the evaluation group of the village).
+_OFFICERS = {R.county_admin: (REG,), R.township_officer: (REG,), R.village_officer: (REG,)}
+_MANAGERS = {R.county_admin: (REG,), R.township_officer: (REG,)}
+#: Who looks at data about people for the county's oversight (masked by privacy.policy).
+_OVERSIGHT = {R.privacy_officer: (REG,), R.evaluator: (REG,)}
+#: The household itself and those acting for it.
+_HOUSEHOLD = {R.farmer: (SELF,), R.credit_proxy: (MAN,)}
+
+Table = dict[str, dict[str, dict[Role, tuple[Reach, ...]]]]
+
+POLICY: Table = {
+    # Subjects (主体): the register entry — names, members, masked identifiers.
+    "subject": {
+        "view": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD,
+                 R.bank_officer: (CON, CLI), R.insurer: (CLI,)},
+        # The credit file (信用档案): every value and its history. Banks read a subject's data only
+        # through the consented credit report (征信业管理条例 art. 18), never the raw file.
+        "credit_file": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD},
+        "credit_report": {R.bank_officer: (CON,)},
+        # Ask for the credit report: the asking is logged on the farmer's page, allowed or refused.
+        "request_report": {R.bank_officer: (REG,)},
+        # File applications and consents for the household (申请、授权): the household itself,
+        # its proxy, the village officer taking a paper form.
+        "act_for": {**_HOUSEHOLD, R.village_officer: (REG,)},
+        # Record or revoke the written collection consent (信息采集授权书).
+        "collect_consent": {**_HOUSEHOLD, **_OFFICERS},
+        # Raise an objection (异议) about a record.
+        "object": {**_HOUSEHOLD, **_OFFICERS, R.privacy_officer: (REG,)},
+    },
+    # Grades and scores (信用等级): as the subject, plus banks for their clients' decisions.
+    "grade": {
+        "view": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD,
+                 R.bank_officer: (CON, CLI)},
+    },
+    # Scoring models and their three-party review (模型评审).
+    "model": {
+        "view": {R.county_admin: (A,), R.township_officer: (A,), R.bank_officer: (A,),
+                 R.evaluator: (A,)},
+        "sign": {R.county_admin: (A,), R.township_officer: (A,), R.bank_officer: (A,),
+                 R.evaluator: (A,)},
+        "activate": {R.county_admin: (A,)},
+    },
+    # Loan applications (贷款申请) and their four-step approval.
+    "application": {
+        "view": {**_OFFICERS, **_OVERSIGHT, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+        "act": {**_OFFICERS, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+    },
+    # Loans (贷款) after disbursement.
+    "loan": {
+        "view": {**_OFFICERS, **_HOUSEHOLD, R.bank_officer: (BANK,), R.insurer: (INS,)},
+        "repay": {R.bank_officer: (BANK,)},
+        "compensate": {R.insurer: (INS,)},
+    },
+    # Whole-village credit (整村授信): previews and grants.
+    "grant": {
+        "view": {**_OFFICERS, R.bank_officer: (BANK,)},
+        "preview": {**_OFFICERS, R.bank_officer: (A,)},
+        "grant": {R.bank_officer: (BANK,)},
+    },
+    # Lending figures (放贷统计).
+    "lending_figures": {
+        "view": {**_OFFICERS, **_OVERSIGHT, R.bank_officer: (BANK,)},
+    },
+    # Consents (授权) to banks and for collection.
+    "consent": {
+        "view": {**_OFFICERS, **_OVERSIGHT, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+    },
+    # Objections (异议) and privacy complaints (投诉).
+    "objection": {
+        "view": {**_MANAGERS, R.village_officer: (REG,), R.privacy_officer: (REG,),
+                 **_HOUSEHOLD},
+        "answer": {**_MANAGERS, R.privacy_officer: (REG,)},
+    },
+    "complaint": {
+        "view": {R.privacy_officer: (A,), **{role: (OWN,) for role in Role
+                                            if role != R.privacy_officer}},
+        "answer": {R.privacy_officer: (A,)},
+    },
+    # The audit trail (审计日志).
+    "audit": {
+        "view": {R.county_admin: (A,), R.evaluator: (A,), R.privacy_officer: (A,)},
+    },
+    # Department feeds: batches, quarantined rows (raw, decrypted), matches awaiting a decision,
+    # values held until consent (counts only).
+    "batch": {
+        "view": {**_MANAGERS, R.department_feed: (DEPT,)},
+        "push": {R.department_feed: (DEPT,)},
+    },
+    "quarantine": {
+        "view": {**_MANAGERS, R.department_feed: (DEPT,)},
+        "resolve": {**_MANAGERS, R.department_feed: (DEPT,)},
+    },
+    "match": {
+        "view": {**_MANAGERS},
+        "decide": {**_MANAGERS},
+    },
+    "held_value": {
+        "view": {**_OFFICERS, **_HOUSEHOLD},
+    },
+    # Village collection points (采集终端) and their uploads.
+    "terminal": {
+        "view": {**_OFFICERS},
+        "manage": {**_MANAGERS},
+        "enrol": {**_MANAGERS, R.village_officer: (REG,)},
+    },
+    "upload": {
+        "view": {**_OFFICERS},
+        "collect": {R.village_officer: (REG,)},
+    },
+    # Data-quality figures (三率).
+    "quality": {
+        "view": {**_OFFICERS, R.evaluator: (REG,)},
+    },
+    # The tamper-evident ledger's audit (checkpoints, proofs).
+    "ledger": {
+        "view": {R.county_admin: (A,), R.evaluator: (A,), R.privacy_officer: (A,)},
+    },
+}
+
+
+def reaches(resource: str, purpose: str, role: Role | str) -> tuple[Reach, ...]:
+    """The reaches of ``role`` for ``purpose`` on ``resource`` (empty: none).
+
+    An unknown resource or purpose is a programming error, not a denial: it raises KeyError so a
+    typo cannot silently shut (or open) a door.
+    """
+    return POLICY[resource][purpose].get(Role(role), ())
+
+
+def roles_with(resource: str, purpose: str) -> frozenset[Role]:
+    """Roles that reach at least some rows (for navigation links and feature gates)."""
+    return frozenset(POLICY[resource][purpose])
+
+
+def rows() -> list[dict[str, str]]:
+    """The table as rows (resource, purpose, role, reaches), for docs and the CLI."""
+    return [{"resource": res, "purpose": purpose, "role": str(role),
+             "reaches": " | ".join(str(r) for r in reach)}
+            for res, purposes in POLICY.items() for purpose, by_role in purposes.items()
+            for role, reach in by_role.items()]

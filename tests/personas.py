@@ -1,0 +1,101 @@
+"""The personas of the access tests, in one place (as healthchecks' alice/bob/charlie and netbox's
+``*_without_permission``): every role of the county, and for each the neighbour it must not see.
+
+``build_personas`` adds them to the test county of :mod:`tests.factories`; each persona test
+class tries list, get and every action of one resource as each persona, on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from tests.factories import COUNTY, TOWNSHIP, TOWNSHIP2, VILLAGE_A, VILLAGE_B, VILLAGE_C, County
+
+from ctown.accounts.models import ProxyMandate, User
+from ctown.accounts.roles import Role
+from ctown.accounts.service import create_user
+from ctown.db import utcnow
+from ctown.privacy.models import Consent
+from ctown.registry.models import Subject
+
+BANK, OTHER_BANK, INSURER = "RCB001", "ABC002", "PICC01"
+
+#: name → (role, region, bank) of the personas beyond the factory's own users.
+EXTRA: dict[str, tuple[Role, str, str | None]] = {
+    "township2": (Role.township_officer, TOWNSHIP2, None),
+    "group": (Role.evaluation_member, VILLAGE_A, None),
+    "other_bank": (Role.bank_officer, COUNTY, OTHER_BANK),
+    "insurer": (Role.insurer, COUNTY, INSURER),
+    "merchant": (Role.merchant, COUNTY, None),
+    "proxy_expired": (Role.credit_proxy, VILLAGE_A, None),
+    "proxy_revoked": (Role.credit_proxy, VILLAGE_A, None),
+    "evaluator": (Role.evaluator, COUNTY, None),
+    "privacy": (Role.privacy_officer, COUNTY, None),
+}
+
+
+@dataclass
+class Personas:
+    """The users by persona name, and the households they are about.
+
+    ``home`` is the farmer's household in village A; ``neighbour`` another household of village A
+    (for "the other farmer"); ``far`` a household of village C, in the other township. The bank
+    persona ``bank`` holds the farmer's consent for ``home`` and none for ``neighbour`` (the bank
+    "with and without consent"); ``other_bank`` is another bank, with none. ``proxy`` holds a mandate in force for
+    ``home``, ``proxy_expired`` one that ran out, ``proxy_revoked`` one that was revoked.
+    """
+
+    users: dict[str, User]
+    home: int
+    neighbour: int
+    far: int
+
+    def __getitem__(self, name: str) -> User:
+        return self.users[name]
+
+
+def _household(session: Session, village: str, n: int) -> int:
+    ids = session.scalars(sa.select(Subject.id).where(
+        Subject.kind == "household", Subject.region_code == village).order_by(Subject.id)).all()
+    return ids[n]
+
+
+def build_personas(session: Session, county: County) -> Personas:
+    """Every persona over a county built by :func:`tests.factories.build_county`."""
+    users = dict(county.users)
+    users["bank"].bank_code = BANK
+    users["feed"].department_code = "tax"
+    farmer2_home = _household(session, VILLAGE_A, 1)
+    for name, (role, region, bank) in EXTRA.items():
+        users[name] = create_user(session, username=name, role=role, region_code=region,
+                                  password=None, bank_code=bank)
+    users["farmer2"] = create_user(session, username="farmer2", role=Role.farmer,
+                                   region_code=VILLAGE_A, password=None, subject_id=farmer2_home)
+    home = users["farmer"].subject_id
+    assert home is not None
+    now = utcnow()
+    session.add_all([
+        ProxyMandate(proxy_id=users["proxy"].id, subject_id=home,
+                     valid_until=now + dt.timedelta(days=30)),
+        ProxyMandate(proxy_id=users["proxy_expired"].id, subject_id=home,
+                     granted_at=now - dt.timedelta(days=400), valid_until=now - dt.timedelta(days=1)),
+        ProxyMandate(proxy_id=users["proxy_revoked"].id, subject_id=home,
+                     valid_until=now + dt.timedelta(days=30), revoked_at=now),
+        Consent(subject_id=home, bank_code=BANK, purpose="loan_application", scope="query",
+                granted_by_id=users["farmer"].id, granted_at=now - dt.timedelta(minutes=1),
+                valid_until=now + dt.timedelta(days=90)),
+    ])
+    session.flush()
+    return Personas(users, home=home, neighbour=farmer2_home, far=_household(session, VILLAGE_C, 0))
+
+
+#: Who reaches the farmer's household (village A, township 1) in the register, and who does not.
+SEES_HOME = {"admin", "township", "village", "group", "bank", "proxy",
+             "farmer", "evaluator", "privacy"}
+NOT_HOME = {"township2", "village2", "other_bank", "insurer", "merchant", "proxy_expired",
+            "proxy_revoked", "farmer2", "feed"}
+ALL = sorted(SEES_HOME | NOT_HOME)
+_ = (TOWNSHIP, VILLAGE_B)  # the factory's other places, named here for the reader
