@@ -87,7 +87,7 @@ def _clients(bank_code: str) -> sa.Select[tuple[Any]]:
              and r.bank is not None]
     parts = [sa.select(r.subject.label("sid")).where(r.bank == bank_code) for r in links]
     if not parts:
-        return sa.select(sa.literal(None).label("sid")).where(sa.false())
+        return sa.select(Subject.id.label("sid")).where(sa.false())
     return sa.union(*parts) if len(parts) > 1 else parts[0]
 
 
