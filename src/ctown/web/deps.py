@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import require
 from ctown.accounts.models import AccessLog, User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import user_for_token
@@ -86,6 +87,17 @@ def current_user(user: User | None = Depends(optional_user)) -> User:
     if user is None:
         raise LoginRequired()
     return user
+
+
+def allowed(resource: str, purpose: str = "view") -> Callable[..., User]:
+    """The signed-in user, refused (403) when their role reaches nothing of the resource for the
+    purpose in the one table (:mod:`ctown.access.policy`). Rows are still scoped by the service."""
+
+    def dependency(user: User = Depends(current_user)) -> User:
+        require(user, resource, purpose)
+        return user
+
+    return dependency
 
 
 def require_roles(*roles: Role) -> Callable[..., User]:
