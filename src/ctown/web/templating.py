@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ctown.access.rules import local_time
 from ctown.accounts.roles import ROLE_LABELS, Role
 from ctown.i18n import translate
 from ctown.web.deps import csrf_token, locale_of
@@ -26,7 +28,19 @@ def environment() -> Environment:
                       autoescape=select_autoescape(["html", "xml"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["money"] = lambda v: "" if v is None else f"{v:,.2f}"
+    env.filters["local"] = beijing_time
+    env.filters["localdate"] = lambda v: beijing_time(v, "%Y-%m-%d")
     return env
+
+
+def beijing_time(value: dt.datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as the county reads it: Beijing time (北京时间), never UTC on a page."""
+    if value is None or value == "":
+        return ""
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # stored times are UTC (ctown.db.UTCDateTime)
+        moment = moment.replace(tzinfo=dt.UTC)
+    return local_time(moment).strftime(fmt)
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
