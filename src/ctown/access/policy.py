@@ -117,22 +117,29 @@ POLICY: Table = {
     "audit": {
         "view": {R.county_admin: (A,), R.evaluator: (A,), R.privacy_officer: (A,)},
     },
-    # Department feeds: batches, quarantined rows (raw, decrypted), matches awaiting a decision,
-    # values held until consent (counts only).
+    # Department feeds (ingest/access.py): batches (a file's counts, no personal data),
+    # quarantined rows (raw and decrypted: resident IDs), matches awaiting a decision (region of
+    # the matched subject), values held until consent (counts only; region of the household).
+    # A quarantined row is placed by the region its own row names; a row that names none (and
+    # every row quarantined before rows kept their region) is the county's alone, hence ``all``.
     "batch": {
-        "view": {**_MANAGERS, R.department_feed: (DEPT,)},
+        "view": {R.county_admin: (A,), R.township_officer: (A,), R.department_feed: (DEPT,)},
         "push": {R.department_feed: (DEPT,)},
     },
     "quarantine": {
-        "view": {**_MANAGERS, R.department_feed: (DEPT,)},
-        "resolve": {**_MANAGERS, R.department_feed: (DEPT,)},
+        "view": {R.county_admin: (A,), R.township_officer: (REG,), R.department_feed: (DEPT,)},
+        "resolve": {R.county_admin: (A,), R.township_officer: (REG,),
+                    R.department_feed: (DEPT,)},
     },
     "match": {
         "view": {**_MANAGERS},
         "decide": {**_MANAGERS},
     },
     "held_value": {
+        # A household's own counts (its consent page).
         "view": {**_OFFICERS, **_HOUSEHOLD},
+        # The overview of what waits, per indicator (the clerks' page and ``ctown consent held``).
+        "overview": {**_MANAGERS, R.department_feed: (DEPT,)},
     },
     # Village collection points (采集终端) and their uploads.
     "terminal": {

@@ -50,7 +50,7 @@ def consent_active(at: dt.datetime | None = None) -> sa.ColumnElement[bool]:
 
 def active_consents(*, bank_code: str | None = None, purpose: str | None = None,
                     scope: str | None = None, at: dt.datetime | None = None
-                    ) -> sa.Select[tuple[int]]:
+                    ) -> sa.Select[int]:
     """Households (``Consent.subject_id``) with a consent in force of that bank/purpose/scope."""
     stmt = sa.select(Consent.subject_id).where(consent_active(at))
     if bank_code is not None:
@@ -77,7 +77,7 @@ def mandate_valid(at: dt.datetime | None = None) -> sa.ColumnElement[bool]:
     return sa.and_(ProxyMandate.revoked_at.is_(None), ProxyMandate.valid_until > (at or utcnow()))
 
 
-def mandated_subjects(proxy_id: int) -> sa.Select[tuple[int]]:
+def mandated_subjects(proxy_id: int) -> sa.Select[int]:
     """Subjects (households) the proxy holds a mandate in force for."""
     return sa.select(ProxyMandate.subject_id).where(ProxyMandate.proxy_id == proxy_id,
                                                     mandate_valid())
@@ -89,8 +89,8 @@ def household_id_of(subject: Subject) -> int:
     return subject.household_id or subject.id
 
 
-def household_members(household_ids: sa.Select[tuple[int]] | list[int]
-                      ) -> sa.Select[tuple[int]]:
+def household_members(household_ids: sa.Select[int] | list[int]
+                      ) -> sa.Select[int]:
     """Every subject of these households: the households themselves and their members."""
     return sa.select(Subject.id).where(sa.or_(Subject.id.in_(household_ids),
                                               Subject.household_id.in_(household_ids)))

@@ -16,10 +16,10 @@ task): it reaches every row. The web never passes ``None``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVarTuple, Unpack
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql import Select
 
 from ctown.access import rules
@@ -30,8 +30,9 @@ from ctown.i18n import Message, _
 from ctown.registry.identifiers import division_prefix
 from ctown.registry.models import Subject
 
-T = TypeVar("T", bound=tuple[Any, ...])
-Column = sa.ColumnElement[Any]
+Ts = TypeVarTuple("Ts")
+#: A mapped attribute (``Loan.bank_code``) or any SQL expression that yields the value.
+Column = QueryableAttribute[Any] | sa.ColumnElement[Any]
 
 
 @dataclass(frozen=True)
@@ -77,18 +78,16 @@ def region_prefix(actor: User) -> str:
     return division_prefix(actor.region_code)
 
 
-def _in_households(col: Column, households: sa.Select[tuple[int]] | list[int]
+def _in_households(col: Column, households: sa.Select[int] | list[int]
                    ) -> sa.ColumnElement[bool]:
     return col.in_(rules.household_members(households))
 
 
-def _clients(bank_code: str) -> sa.Select[tuple[Any]]:
-    links = [r for r in _RESOURCES.values() if r.client_link and r.subject is not None
-             and r.bank is not None]
-    parts = [sa.select(r.subject.label("sid")).where(r.bank == bank_code) for r in links]
-    if not parts:
-        return sa.select(Subject.id.label("sid")).where(sa.false())
-    return sa.union(*parts) if len(parts) > 1 else parts[0]
+def _clients(bank_code: str) -> sa.CompoundSelect[int]:
+    """Subjects with a row of the bank in any client-link resource (applied, borrowed…)."""
+    parts = [sa.select(r.subject).where(r.bank == bank_code) for r in _RESOURCES.values()
+             if r.client_link and r.subject is not None and r.bank is not None]
+    return sa.union(sa.select(Subject.id).where(sa.false()), *parts)
 
 
 def _condition(res: Resource, reach: Reach, actor: User) -> sa.ColumnElement[bool]:
@@ -128,7 +127,7 @@ def visible(res: Resource, actor: User | None, purpose: str = "view") -> sa.Colu
     return sa.or_(*conditions) if conditions else sa.false()
 
 
-def scope(stmt: Select[T], actor: User | None, res: Resource, purpose: str = "view") -> Select[T]:
+def scope(stmt: Select[Unpack[Ts]], actor: User | None, res: Resource, purpose: str = "view") -> Select[Unpack[Ts]]:
     """Restrict any select that involves ``res.model`` to what the actor reaches."""
     return stmt.where(visible(res, actor, purpose))
 
@@ -169,7 +168,7 @@ def visible_subjects(actor: User, purpose: str = "view") -> sa.ColumnElement[boo
     return visible(SUBJECTS, actor, purpose)
 
 
-def scope_subjects(stmt: Select[T], actor: User, purpose: str = "view") -> Select[T]:
+def scope_subjects(stmt: Select[Unpack[Ts]], actor: User, purpose: str = "view") -> Select[Unpack[Ts]]:
     return scope(stmt, actor, SUBJECTS, purpose)
 
 
