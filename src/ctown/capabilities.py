@@ -11,7 +11,8 @@ from types import ModuleType
 
 CAPABILITIES: tuple[str, ...] = (
     "registry",    # regions, subjects, identifiers, change events
-    "accounts",    # users, roles, sessions, tokens, scope
+    "accounts",    # users, roles, sessions, tokens
+    "access",      # the one access layer: who reaches what, for which purpose
     "privacy",     # field encryption, masking, consent, query log
     "catalogue",   # indicator catalogue (信用信息采集规范)
     "ingest",      # department feeds, quarantine, identity resolution, credit file

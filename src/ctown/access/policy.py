@@ -27,6 +27,7 @@ class Reach(StrEnum):
     insured = "insured"      # row the actor's insurer covers
     consent = "consent"      # row about a household whose consent to the actor's bank is in force
     client = "client"        # row about an applicant or borrower of the actor's bank
+    insured_client = "insured_client"  # row about a borrower whose loan the actor's insurer covers
     owner = "owner"          # row the actor created (their own complaints)
     department = "department"  # row of the actor's own department (feeds)
 
@@ -34,6 +35,7 @@ class Reach(StrEnum):
 R = Role
 A, REG, SELF, MAN, BANK = Reach.all, Reach.region, Reach.self, Reach.mandate, Reach.bank
 INS, CON, CLI, OWN, DEPT = Reach.insured, Reach.consent, Reach.client, Reach.owner, Reach.department
+INS_CLI = Reach.insured_client
 
 #: Officers who work on a region's households (县、乡、村; the evaluation group of the village).
 _OFFICERS = {R.county_admin: (REG,), R.township_officer: (REG,), R.village_officer: (REG,)}
@@ -49,7 +51,7 @@ POLICY: Table = {
     # Subjects (主体): the register entry — names, members, masked identifiers.
     "subject": {
         "view": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD,
-                 R.bank_officer: (CON, CLI), R.insurer: (CLI,)},
+                 R.bank_officer: (CON, CLI), R.insurer: (INS_CLI,)},
         # The credit file (信用档案): every value and its history. Banks read a subject's data only
         # through the consented credit report (征信业管理条例 art. 18), never the raw file.
         "credit_file": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD},

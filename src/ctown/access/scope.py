@@ -16,6 +16,7 @@ task): it reaches every row. The web never passes ``None``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVarTuple, Unpack
 
 import sqlalchemy as sa
@@ -63,8 +64,19 @@ class Resource:
 _RESOURCES: dict[str, Resource] = {}
 
 
+@lru_cache(maxsize=1)
+def _load_resources() -> None:
+    """Import every capability's ``access`` module, where it describes its resources: a client of
+    a bank is found through all of them, whatever the caller happened to import."""
+    from ctown.capabilities import CAPABILITIES, optional_module
+
+    for cap in CAPABILITIES:
+        optional_module(cap, "access")
+
+
 def resources() -> dict[str, Resource]:
-    """Every resource described so far (capabilities describe theirs when imported)."""
+    """Every resource of every capability."""
+    _load_resources()
     return dict(_RESOURCES)
 
 
@@ -85,8 +97,15 @@ def _in_households(col: Column, households: sa.Select[int] | list[int]
 
 def _clients(bank_code: str) -> sa.CompoundSelect[int]:
     """Subjects with a row of the bank in any client-link resource (applied, borrowed…)."""
-    parts = [sa.select(r.subject).where(r.bank == bank_code) for r in _RESOURCES.values()
+    parts = [sa.select(r.subject).where(r.bank == bank_code) for r in resources().values()
              if r.client_link and r.subject is not None and r.bank is not None]
+    return sa.union(sa.select(Subject.id).where(sa.false()), *parts)
+
+
+def _insured_clients() -> sa.CompoundSelect[int]:
+    """Subjects with a row an insurer covers (an insured loan)."""
+    parts = [sa.select(r.subject).where(r.insured) for r in resources().values()
+             if r.insured is not None and r.subject is not None]
     return sa.union(sa.select(Subject.id).where(sa.false()), *parts)
 
 
@@ -96,6 +115,7 @@ def _condition(res: Resource, reach: Reach, actor: User) -> sa.ColumnElement[boo
         return sa.true()
     column = {Reach.region: res.region, Reach.self: res.subject, Reach.mandate: res.subject,
               Reach.bank: res.bank, Reach.consent: res.subject, Reach.client: res.subject,
+              Reach.insured_client: res.subject,
               Reach.owner: res.owner, Reach.department: res.department}.get(reach)
     if reach is Reach.insured:
         return res.insured if res.insured is not None else sa.false()
@@ -112,6 +132,8 @@ def _condition(res: Resource, reach: Reach, actor: User) -> sa.ColumnElement[boo
                                                             scope="query"))
     if reach is Reach.client:
         return column.in_(_clients(actor.bank_code or ""))
+    if reach is Reach.insured_client:
+        return column.in_(_insured_clients())
     if reach is Reach.owner:
         return column == actor.id
     if reach is Reach.bank:
