@@ -124,6 +124,9 @@ class QuarantinedRow(Base):
     batch_id: Mapped[int] = mapped_column(sa.ForeignKey("ingest_batches.id"), index=True)
     seq: Mapped[int] = mapped_column()
     department: Mapped[str] = mapped_column(sa.String(16), index=True)
+    #: The region the row itself names (its village column, else the subject it resolved to),
+    #: by which township officers reach it; NULL when it names none (the county's alone).
+    region_code: Mapped[str | None] = mapped_column(sa.String(12), index=True)
     row_no: Mapped[int | None] = mapped_column()
     sheet: Mapped[str | None] = mapped_column(sa.String(100))
     #: Columns named by the reasons, and the kind of the first reason (clear, for grouping).

@@ -12,15 +12,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
 from ctown.catalogue.schemas import Catalogue
 from ctown.ingest import hold
 from ctown.ingest import messages as msg
+from ctown.ingest import normalise as nz
 from ctown.ingest.digest import digests
 from ctown.ingest.mapping import DepartmentMapping
 from ctown.ingest.messages import Reason
@@ -28,11 +29,21 @@ from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.readers import ROW, Chunk
 from ctown.ingest.resolve import INDEX, SUBJECT, Directory, Resolver, index_of
 from ctown.ingest.store import Store
-from ctown.ingest.validate import CONTENT, ID, KEY, OBSERVED, SEP, SEQ, Context, Validated, validate
+from ctown.ingest.validate import (
+    CONTENT,
+    ID,
+    KEY,
+    OBSERVED,
+    SEP,
+    SEQ,
+    Context,
+    Validated,
+    canonical_columns,
+    validate,
+)
 from ctown.privacy.crypto import FieldCipher
-from ctown.registry.models import Region
+from ctown.registry.models import Region, Subject
 
-CHINA = ZoneInfo("Asia/Shanghai")
 NUMERIC_TYPES = ("integer", "decimal", "boolean")
 
 
@@ -104,7 +115,7 @@ class BatchLoad:
                  directory: Directory | None = None) -> None:
         self.session, self.cipher, self.mapping, self.catalogue = session, cipher, mapping, catalogue
         self.batch, self.now = batch, now
-        self.today = now.astimezone(CHINA).date()
+        self.today = rules.today(now)
         villages = set(session.scalars(sa.select(Region.code).where(Region.level == "village")))
         self.ctx = Context(mapping, catalogue, villages)
         self.store = Store(session)
@@ -239,6 +250,7 @@ class BatchLoad:
         self.counts.quarantined += len(failed)
         self.counts.held += len(held)
         rows = frame.filter(pl.col(SEQ).is_in(list(failed)))
+        regions = self._regions(rows, held)
         records, held_records = [], []
         for row in rows.to_dicts():
             seq = row.pop(SEQ)
@@ -248,7 +260,7 @@ class BatchLoad:
             payload = json.dumps({"row": original, "reasons": [r.to_json() for r in reasons]},
                                  ensure_ascii=False)
             record = {"batch_id": self.batch.id, "seq": seq, "department": self.mapping.code,
-                      "row_no": row_no, "sheet": sheet,
+                      "region_code": regions.get(seq), "row_no": row_no, "sheet": sheet,
                       "columns": ",".join(dict.fromkeys(r.column for r in reasons if r.column))[:300]
                       or None, "reason_code": reasons[0].code, "created_at": self.now,
                       "payload": self.cipher.encrypt(payload, quarantine_aad(self.batch.id, seq)),
@@ -264,6 +276,37 @@ class BatchLoad:
             self.session.add(PendingMatch(quarantined_row_id=row.id, department=self.mapping.code,
                                           subject_id=held[record["seq"]], created_at=self.now))
         self.session.flush()
+
+    def _regions(self, rows: pl.DataFrame, held: dict[int, int]) -> dict[int, str]:
+        """seq → the region a quarantined row names, by which township officers reach it: its
+        village column when that holds a known village, else the region of the subject its
+        identifier resolves to (or it is held for). A row that names neither is left out (the
+        county's alone). Quarantined rows are few: plain Python, one register look-up."""
+        found, _unmapped = canonical_columns(self.ctx, rows)
+        identity = self.mapping.identity
+        village_columns = [found[name] for name, col in self.mapping.columns.items()
+                           if name in found and (col.target == "village_code" or (
+                               name == identity.column and identity.kind == "division_code"))]
+        seqs = rows[SEQ].to_list()
+        out: dict[int, str] = {}
+        for column in village_columns:
+            parsed = nz.parse_division(rows[column], self.ctx.villages).values.to_list()
+            for seq, code in zip(seqs, parsed, strict=True):
+                if code and seq not in out:
+                    out[seq] = code
+        subjects = {seq: sid for seq, sid in held.items() if seq not in out}
+        if identity.kind != "division_code" and identity.column in found:
+            rest = rows.filter(~pl.col(SEQ).is_in([*out, *subjects]))
+            ids = nz.parse_identifiers(rest[found[identity.column]], identity.kind).values
+            known = self.resolver.lookup(ids.drop_nulls().unique().to_list())
+            subjects.update({seq: known[i] for seq, i in zip(rest[SEQ].to_list(), ids.to_list(),
+                                                              strict=True) if i in known})
+        if subjects:
+            region_of = dict(self.session.execute(sa.select(Subject.id, Subject.region_code)
+                                                  .where(Subject.id.in_(set(subjects.values())))
+                                                  ).tuples().all())
+            out.update({seq: region_of[sid] for seq, sid in subjects.items() if sid in region_of})
+        return out
 
     # -- per-row outcome (push API) ---------------------------------------------------------------
     def _mark(self, seqs: pl.Series, status: str) -> None:

@@ -2,7 +2,12 @@
 
 A replay runs the (corrected) rows through the same pipeline as a new batch; the old rows are
 marked ``replayed`` and point to it, and rows that fail again are quarantined in the new batch,
-so a row is never counted twice. A department's feed account sees only its own department.
+so a row is never counted twice.
+
+Who reaches which rows is the access layer's (``quarantine`` and ``match`` of
+:data:`ctown.access.policy.POLICY`, resources in :mod:`ctown.ingest.access`): the county every
+row, a township officer the rows that name a place of the township, a department's feed account
+its own department's. A row the actor does not reach is "not found", and the denial is logged.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_for, scope
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
-from ctown.errors import Invalid, NotFound
+from ctown.errors import Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import messages as msg
+from ctown.ingest.access import MATCHES, QUARANTINE
 from ctown.ingest.messages import Reason
 from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.pipeline import BatchLoad, quarantine_aad
@@ -34,20 +40,25 @@ from ctown.registry.models import Subject
 PER_PAGE = 50
 
 
-def _own_department(actor: User | None) -> str | None:
-    if actor is not None and Role(actor.role) == Role.department_feed:
-        return actor.department_code or "-"
-    return None
-
-
-def _rows_query(actor: User | None, department: str | None) -> sa.Select[tuple[QuarantinedRow]]:
-    stmt = sa.select(QuarantinedRow)
-    own = _own_department(actor)
-    if own is not None:
-        stmt = stmt.where(QuarantinedRow.department == own)
+def _rows_query(actor: User | None, department: str | None, purpose: str = "view"
+                ) -> sa.Select[tuple[QuarantinedRow]]:
+    stmt = scope(sa.select(QuarantinedRow), actor, QUARANTINE, purpose)
     if department:
         stmt = stmt.where(QuarantinedRow.department == department)
     return stmt
+
+
+def _reached(session: Session, actor: User | None, row_ids: list[int], purpose: str
+             ) -> list[QuarantinedRow]:
+    """The rows of ``row_ids`` the actor reaches for ``purpose``; any other id is "not found"
+    for a person (the denial logged when the row exists). The county's own job skips ids that
+    do not exist, as it always did."""
+    rows = list(session.scalars(_rows_query(actor, None, purpose)
+                                .where(QuarantinedRow.id.in_(row_ids)).order_by(QuarantinedRow.id)))
+    missing = set(row_ids) - {r.id for r in rows}
+    if missing and actor is not None:
+        get_for(session, actor, QUARANTINE, min(missing), purpose)  # raises NotFound
+    return rows
 
 
 def payload_of(cipher: FieldCipher, row: QuarantinedRow) -> dict[str, Any]:
@@ -82,17 +93,16 @@ def list_rows(session: Session, cipher: FieldCipher, actor: User | None, *,
             "items": [row_item(cipher, r, src) for r, src in rows]}
 
 
-def get_row(session: Session, actor: User | None, row_id: int) -> QuarantinedRow:
-    row = session.scalar(_rows_query(actor, None).where(QuarantinedRow.id == row_id))
-    if row is None:
-        raise NotFound()
+def get_row(session: Session, actor: User | None, row_id: int, purpose: str = "view"
+            ) -> QuarantinedRow:
+    row: QuarantinedRow = get_for(session, actor, QUARANTINE, row_id, purpose)
     return row
 
 
 def fix_row(session: Session, cipher: FieldCipher, actor: User | None, row_id: int,
             changes: dict[str, str]) -> QuarantinedRow:
     """Correct values of an open row (by the file's column names); an empty value clears it."""
-    row = get_row(session, actor, row_id)
+    row = get_row(session, actor, row_id, "resolve")
     if row.status != "open":
         raise Invalid(Message(_("只能更正待处理的隔离行")))
     data = payload_of(cipher, row)
@@ -112,8 +122,7 @@ def fix_row(session: Session, cipher: FieldCipher, actor: User | None, row_id: i
 
 
 def discard(session: Session, actor: User | None, row_ids: list[int]) -> int:
-    rows = session.scalars(_rows_query(actor, None).where(QuarantinedRow.id.in_(row_ids),
-                                                          QuarantinedRow.status == "open")).all()
+    rows = [r for r in _reached(session, actor, row_ids, "resolve") if r.status == "open"]
     for row in rows:
         row.status, row.resolved_at = "discarded", utcnow()
         row.resolved_by = actor.id if actor else None
@@ -124,10 +133,13 @@ def discard(session: Session, actor: User | None, row_ids: list[int]) -> int:
 def replay(session: Session, cipher: FieldCipher, actor: User | None, *,
            ids: list[int] | None = None, department: str | None = None) -> dict[str, int]:
     """Replay open rows (those given, or all of a department), one new batch per department."""
-    stmt = _rows_query(actor, department).where(QuarantinedRow.status == "open")
     if ids:
-        stmt = stmt.where(QuarantinedRow.id.in_(ids))
-    rows = session.scalars(stmt.order_by(QuarantinedRow.id)).all()
+        rows = [r for r in _reached(session, actor, ids, "resolve") if r.status == "open"
+                and (not department or r.department == department)]
+    else:
+        rows = list(session.scalars(_rows_query(actor, department, "resolve")
+                                    .where(QuarantinedRow.status == "open")
+                                    .order_by(QuarantinedRow.id)))
     totals = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0, "batches": 0}
     by_dept: dict[str, list[QuarantinedRow]] = {}
     for row in rows:
@@ -171,13 +183,11 @@ def _replay_group(session: Session, cipher: FieldCipher, actor: User | None, dep
 
 def list_matches(session: Session, cipher: FieldCipher, actor: User | None,
                  status: str = "pending") -> list[dict[str, Any]]:
-    stmt = (sa.select(PendingMatch, QuarantinedRow, Subject)
-            .join(QuarantinedRow, QuarantinedRow.id == PendingMatch.quarantined_row_id)
-            .join(Subject, Subject.id == PendingMatch.subject_id)
-            .where(PendingMatch.status == status).order_by(PendingMatch.id))
-    own = _own_department(actor)
-    if own is not None:
-        stmt = stmt.where(PendingMatch.department == own)
+    stmt = scope(sa.select(PendingMatch, QuarantinedRow, Subject)
+                 .join(QuarantinedRow, QuarantinedRow.id == PendingMatch.quarantined_row_id)
+                 .join(Subject, Subject.id == PendingMatch.subject_id)
+                 .where(PendingMatch.status == status).order_by(PendingMatch.id),
+                 actor, MATCHES)
     out = []
     for match, row, subject in session.execute(stmt):
         item = row_item(cipher, row, "")
@@ -192,13 +202,7 @@ def list_matches(session: Session, cipher: FieldCipher, actor: User | None,
 def decide(session: Session, cipher: FieldCipher, actor: User | None, match_id: int, *,
            confirm: bool) -> PendingMatch:
     """Confirm (the row's values go to the matched subject) or reject (back to the quarantine)."""
-    stmt = sa.select(PendingMatch).where(PendingMatch.id == match_id)
-    own = _own_department(actor)
-    if own is not None:
-        stmt = stmt.where(PendingMatch.department == own)
-    match = session.scalar(stmt)
-    if match is None:
-        raise NotFound()
+    match: PendingMatch = get_for(session, actor, MATCHES, match_id, "decide")
     if match.status != "pending":
         raise Invalid(Message(_("该匹配已处理")))
     row = session.get_one(QuarantinedRow, match.quarantined_row_id)
