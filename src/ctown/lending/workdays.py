@@ -17,9 +17,8 @@ from functools import lru_cache
 import chinese_calendar
 from chinese_calendar import constants
 
+from ctown.access import rules
 from ctown.i18n import Message, _
-
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 
 class CalendarNotCovered(ValueError):
@@ -90,7 +89,7 @@ def count_working_days(start: dt.date, end: dt.date, *, allow_estimate: bool = F
 
 def local_date(moment: dt.datetime) -> dt.date:
     """The date in China (Asia/Shanghai, UTC+8 all year) of an aware UTC time."""
-    return moment.astimezone(SHANGHAI).date()
+    return rules.today(moment)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.rules import HEAD_RELATIONS
 from ctown.db import bulk_insert, keys_in
 from ctown.registry.models import Region, Subject
 from ctown.registry.service import change_records, record_changes, subject_aad
@@ -145,7 +146,7 @@ class _HouseholdMap(dict[str, int]):
 
 def _ensure_households(session: Session, frame: pl.DataFrame, actor: User | int | None,
                        source: str) -> _HouseholdMap:
-    first = frame.sort(pl.col("relation") != "户主", maintain_order=True).unique(
+    first = frame.sort(~pl.col("relation").is_in(HEAD_RELATIONS), maintain_order=True).unique(
         "household_no", keep="first", maintain_order=True)
     wanted = first["household_no"].to_list()
     result = _HouseholdMap()
@@ -165,7 +166,8 @@ def _ensure_households(session: Session, frame: pl.DataFrame, actor: User | int 
 
 def _name_households_after_heads(session: Session, frame: pl.DataFrame) -> None:
     """A household is named after its head and lives where the head lives (only changes written)."""
-    heads = frame.filter(pl.col("relation") == "户主").select("household_id", "name", "region_code")
+    heads = (frame.filter(pl.col("relation").is_in(HEAD_RELATIONS))
+             .select("household_id", "name", "region_code"))
     if heads.is_empty():
         return
     wanted = {r["household_id"]: (r["name"], r["region_code"]) for r in heads.iter_rows(named=True)}

@@ -16,11 +16,11 @@ import datetime as dt
 
 import polars as pl
 
+from ctown.access.rules import HEAD_RELATIONS
 from ctown.catalogue.service import load_catalogue
 from ctown.scoring.rules import Factor, RuleCard
 
 NUMERIC_TYPES = ("integer", "decimal", "boolean")
-HEAD = "户主"
 
 
 def wide(current: pl.DataFrame) -> pl.DataFrame:
@@ -74,7 +74,7 @@ def household_rows(subjects: pl.DataFrame, values: pl.DataFrame, counts: pl.Data
     pivoted and counted."""
     households = subjects.filter(pl.col("kind") == "household").select(
         pl.col("id").alias("subject_id"), "region_code")
-    heads = (subjects.filter((pl.col("kind") == "person") & (pl.col("relation") == HEAD))
+    heads = (subjects.filter((pl.col("kind") == "person") & pl.col("relation").is_in(HEAD_RELATIONS))
              .group_by("household_id").agg(pl.col("id").min().alias("head_id"),
                                            pl.col("birth_date").first()))
     head_values = values.rename({c: f"head.{c}" for c in values.columns if c != "subject_id"})

@@ -15,6 +15,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
 from ctown.db import utcnow
 from ctown.ingest.models import CurrentValue, IndicatorValue
 from ctown.registry.models import Subject
@@ -141,7 +142,7 @@ def feature_frames(session: Session, ids: sa.ColumnElement[bool], st: Setup, as_
     subj = sa.select(Subject.id).where(ids).scalar_subquery()
     # Only the head's values and age enter a household's features: other members are not read.
     heads = ((Subject.household_id.between(*id_range) if id_range
-              else Subject.household_id.in_(subj)) & (Subject.relation == features.HEAD))
+              else Subject.household_id.in_(subj)) & rules.is_head(Subject.relation))
     cols = (Subject.id, Subject.kind, Subject.region_code, Subject.household_id,
             Subject.relation, Subject.birth_date)
     # Two index range scans (by id, by household) in one statement: ``id IN … OR household_id
