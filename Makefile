@@ -27,11 +27,14 @@ $(STAMP): requirements.lock pyproject.toml
 	fi
 	@$(BIN)/python -c "import ctown" && touch $(STAMP)
 
-# Browser tests use Debian's Chromium (no browser download at run time). Installed when we are
-# root and it is missing; without it the browser tests report themselves as skipped.
+# Browser tests use Debian's Chromium (no browser download at run time) and the Noto CJK fonts
+# (pages rely on the system's fonts; a screenshot without them shows boxes). Installed when we are
+# root and they are missing; without Chromium the browser tests report themselves as skipped.
 browser:
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; } \
+	  && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	     fonts-noto-cjk >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; \
 	fi
 
