@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from ctown.accounts.models import User
 from ctown.db import make_engine, session_factory
@@ -14,14 +14,20 @@ from ctown.lending import notices, sample, service
 from ctown.lending.approval import Action
 from ctown.lending.decision import Request
 from ctown.lending.models import Notice
+from ctown.notify.setup import notifier_from_settings, start
+from ctown.notify.tasks import uninstall
+from ctown.settings import Settings
 
 
 @pytest.fixture
-def backend() -> Iterator[notices.MemoryBackend]:
-    memory = notices.MemoryBackend()
-    previous = notices.use_backend(memory)
-    yield memory
-    notices.use_backend(previous)
+def backend() -> notices.MemoryBackend:
+    """One memory backend for the in-app and SMS channels, handed to the engine's sender."""
+    return notices.MemoryBackend()
+
+
+def start_sender(engine: Engine, memory: notices.MemoryBackend) -> None:
+    start(engine, notifier_from_settings(Settings(sms_backend="memory"), in_app=memory,
+                                         sms=memory))
 
 
 class Boom(Exception):
@@ -30,6 +36,7 @@ class Boom(Exception):
 
 def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, backend) -> None:
     engine = make_engine(db_factory.migrated_url())
+    start_sender(engine, backend)
     factory = session_factory(engine)
     with factory.begin() as session:
         county = sample.build(session)
@@ -73,4 +80,5 @@ def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, ba
     assert len(backend.sent) > sent_before
     with factory() as session:
         assert notices.deliver_pending(session) == 0
+    uninstall(engine)
     engine.dispose()

@@ -29,8 +29,13 @@ class Settings(BaseSettings):
     login_window_seconds: int = 900
     #: Cookies marked Secure; off for the plain-HTTP demo on 127.0.0.1.
     secure_cookies: bool = False
-    #: Outbound notices (SMS) backend: ``console`` writes to the log, ``null`` drops them.
-    sms_backend: Literal["console", "null"] = "console"
+    #: Outbound notices, per channel (chosen when the app or the CLI starts, ``ctown.notify``):
+    #: ``console`` writes the text to the log (never a phone number), ``null`` drops it,
+    #: ``memory`` keeps it in the process (tests).
+    sms_backend: Literal["console", "null", "memory"] = "console"
+    voice_backend: Literal["console", "null", "memory"] = "console"
+    #: Department webhooks (部门推送回执), later.
+    webhook_backend: Literal["console", "null", "memory"] = "console"
     demo_households: int = Field(default=20_000, ge=10)
 
     @property

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
+from ctown.privacy import notices
 from ctown.privacy.models import NegativeNotice
 from ctown.privacy.service import audit
 
@@ -26,10 +27,12 @@ def negative_codes() -> list[str]:
 
 
 def notify_negatives(session: Session) -> int:
-    """Create (and send) a notice for every negative current value nobody has been told about.
+    """Queue an SMS to the farmer for every negative current value nobody has been told about;
+    returns how many were queued.
 
-    The report leaves a negative value out until its notice exists, so the farmer always hears of
-    it first. The SMS itself goes through the notices backend of the settings (console locally).
+    The report leaves a negative value out until the farmer has been told: the record is marked
+    notified only when its SMS was delivered (``privacy.notices.on_delivered``, called by the
+    sender after commit), so an SMS that fails keeps the record out until a retry gets through.
     """
     from ctown.ingest.models import CurrentValue
 
@@ -44,16 +47,19 @@ def notify_negatives(session: Session) -> int:
                                      CurrentValue.observed_on)
                            .where(CurrentValue.indicator_code.in_(codes), ~sa.exists(known))
                            ).all()
-    if not rows:
+    if rows:
+        now = utcnow()
+        session.execute(sa.insert(NegativeNotice), [
+            {"subject_id": s, "indicator_code": c, "observed_on": d, "created_at": now,
+             "notified_at": None} for s, c, d in rows])
+    catalogue = load_catalogue()
+    queued = notices.queue_negatives(session, {c: catalogue.indicators[c].name_zh for c in codes})
+    if not queued:
         return 0
-    now = utcnow()
-    session.execute(sa.insert(NegativeNotice), [
-        {"subject_id": s, "indicator_code": c, "observed_on": d, "created_at": now,
-         "notified_at": now} for s, c, d in rows])
     # Logged by count only: no names, identifiers or phone numbers in logs.
-    log.info("negative-record notices sent: %d", len(rows))
-    audit(session, None, "negative.notice", "notices", count=len(rows))
-    return len(rows)
+    log.info("negative-record notices queued: %d", queued)
+    audit(session, None, "negative.notice", "notices", count=queued)
+    return queued
 
 
 def cutoff(today: dt.date) -> dt.date:
