@@ -25,7 +25,9 @@ from ctown.db import make_engine, session_factory  # noqa: E402
 from ctown.lending import grants, notices, sample  # noqa: E402
 from ctown.lending.models import CreditLine  # noqa: E402
 from ctown.migrate import upgrade  # noqa: E402
+from ctown.notify.setup import notifier_from_settings, start  # noqa: E402
 from ctown.registry.models import Subject  # noqa: E402
+from ctown.settings import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -33,11 +35,11 @@ def main() -> None:
     ap.add_argument("--households", type=int, default=2000)
     ap.add_argument("--database-url", default="")
     args = ap.parse_args()
-    notices.use_backend("null")
     with tempfile.TemporaryDirectory(prefix="ctown-grant-") as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'grant.sqlite3'}"
         engine = make_engine(url)
         upgrade(engine)
+        start(engine, notifier_from_settings(Settings(sms_backend="null")))
         factory = session_factory(engine)
         with factory.begin() as session:
             county = sample.build(session, households=12)

@@ -43,9 +43,10 @@ class Personas:
 
     ``home`` is the farmer's household in village A; ``neighbour`` another household of village A
     (for "the other farmer"); ``far`` a household of village C, in the other township. The bank
-    persona ``bank`` holds the farmer's consent for ``home`` and none for ``neighbour`` (the bank
-    "with and without consent"); ``other_bank`` is another bank, with none. ``proxy`` holds a mandate in force for
-    ``home``, ``proxy_expired`` one that ran out, ``proxy_revoked`` one that was revoked.
+    persona ``bank`` holds the farmer's consent for ``home`` and none for ``neighbour`` (the
+    bank "with and without consent"); ``other_bank`` is another bank, with none. ``proxy`` holds
+    a mandate in force for ``home``, ``proxy_expired`` one that ran out, ``proxy_revoked`` one
+    that was revoked.
     """
 
     users: dict[str, User]

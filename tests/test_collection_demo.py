@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 from tests.factories import build_county
 
+from ctown.capabilities import DemoContext
 from ctown.collection import demo as collection_demo
 from ctown.collection import status as collection_status
 from ctown.privacy.crypto import FieldCipher
@@ -17,10 +18,11 @@ from ctown.settings import Settings
 
 def test_demo_is_visible_and_idempotent(session: Session, tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path)
-    build_county(session, FieldCipher.from_settings(settings), households=6)
+    county = build_county(session, FieldCipher.from_settings(settings), households=6)
+    ctx = DemoContext.of(settings, tmp_path / "work", county.users.values())
     for _ in range(2):
-        collection_demo.build(session, settings, tmp_path / "work")
-        quality_demo.build(session, settings, tmp_path / "work")
+        collection_demo.build(session, ctx)
+        quality_demo.build(session, ctx)
     counts = collection_status.counts(session)
     assert counts["collection.terminals"] == 2 and counts["collection.terminals_revoked"] == 1
     assert counts["collection.batches"] == 15

@@ -52,6 +52,8 @@ def world(db_factory: Any, tmp_path_factory: pytest.TempPathFactory
                     region_code="330521100002")
         tokens = {"bank": issue_token(s, bank, "push"), "tax": issue_token(s, tax, "push")}
         hh = resolve(s, cipher, "resident_id", [HEAD1], "household")[HEAD1]
+        create_user(s, username="farmer", password="farmer", role="farmer",
+                    region_code="330521100001", subject_id=hh)
     engine.dispose()
     client = make_app_client(url, var)
     yield {"client": client, "tokens": tokens, "household": hh}
@@ -108,7 +110,13 @@ def test_credit_file_api_and_page(world: dict[str, Any]) -> None:
     client, hh = world["client"], world["household"]
     row = {**ROWS[0], "贷款余额（元）": "２０,０００", "数据日期": "2025年7月31日"}
     assert _push(client, world["tokens"]["bank"], "bank", "b2", [row]).status_code == 200
+    # Outstanding loans are "core" (ctown.privacy.policy): the county admin sees them masked,
+    # the household itself in clear.
     login(client, "admin", "admin")
+    masked = client.get(f"/api/v1/subjects/{hh}/credit-file").json()
+    assert next(i for i in masked["indicators"] if i["code"] == "I0501")["current"][
+        "value"] == "1万–10万"
+    login(client, "farmer", "farmer")
     data = client.get(f"/api/v1/subjects/{hh}/credit-file").json()
     loan = next(i for i in data["indicators"] if i["code"] == "I0501")
     assert loan["current"]["value"] == 20000 and loan["current"]["department"] == "bank"

@@ -286,7 +286,8 @@ def test_consent_page_records_a_consent_and_shows_counts_only(db_factory,  # typ
         assert "已授权" in after.text and "没有暂存的数据" in after.text
         credit = client.get(f"/api/v1/subjects/{hh}/credit-file")
         deposits = next(i for i in credit.json()["indicators"] if i["code"] == "I0505")
-        assert deposits["current"]["value"] == 35000
+        # Released into the file; deposits are "core": masked for a village officer (35,000).
+        assert deposits["current"]["value"] == "1万–10万"
         # The JSON API: the second household lives in another village (not found for this
         # officer); the township officer records it (CSRF header for cookie sessions).
         def record(body: dict[str, str]) -> Any:

@@ -30,13 +30,11 @@ def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, A
             county.users[key].password_hash = hash_password(f"pw-{key}-123")
         info = {"tokens": tokens, "households": county.households}
     engine.dispose()
-    previous = notices.use_backend(notices.MemoryBackend())
     with make_app_client(url, var) as client:
         yield client, info
         engine = client.app.state.engine  # type: ignore[attr-defined]
         notices.wait_sent(engine)
         engine.dispose()
-    notices.use_backend(previous)
 
 
 def _h(info: dict[str, Any], who: str) -> dict[str, str]:

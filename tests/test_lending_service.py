@@ -49,7 +49,8 @@ def test_farmer_applies_and_gets_an_instant_offer(session: Session,
     assert decision.offer is not None
     assert sum(r.principal for r in decision.offer.schedule) == D("50000.00")
     assert app.reasons and all(set(r) == {"zh", "en"} for r in app.reasons)
-    notes = session.scalars(sa.select(Notice).where(Notice.application_id == app.id)).all()
+    notes = session.scalars(sa.select(Notice).where(Notice.ref_kind == "loan_application",
+                                                    Notice.ref_id == app.id)).all()
     assert {n.channel for n in notes} == {"sms", "in_app"}
     reviewers = {n.user_id for n in notes if n.channel == "in_app"}
     assert reviewers == {county.users["village"].id, county.users["village_b"].id,
@@ -275,20 +276,20 @@ def test_figures_per_village_township_bank(session: Session, county: sample.Coun
 
 def test_demo_builds_once_and_shows_every_role(session: Session, county: sample.County,
                                                tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ctown.capabilities import DemoContext
     from ctown.lending import demo, status
     from ctown.settings import Settings
 
-    for key, name in (("village", "village"), ("village2", "village2"), ("township", "township"),
-                      ("bank", "bank"), ("farmer", "farmer"), ("proxy", "proxy"),
-                      ("insurer", "insurer")):
-        county.users[key].username = name
+    # The demo's accounts, by role: the first village's officer before the second village's.
+    ctx = DemoContext.of(Settings(var_dir=tmp_path), tmp_path, [county.users[key] for key in (
+        "village", "village2", "township", "bank", "farmer", "proxy", "insurer")])
     sample.add_households(session, sample.VILLAGE2, 20, grades=["A1", "B2", "C1"], prefix="D")
     session.flush()
-    demo.build(session, Settings(var_dir=tmp_path), tmp_path)
+    demo.build(session, ctx)
     first = status.counts(session)
     assert first["lending.village_grants"] == 1 and first["lending.loans"] >= 10
     assert first["lending.applications_open"] >= 3
-    demo.build(session, Settings(var_dir=tmp_path), tmp_path)
+    demo.build(session, ctx)
     assert status.counts(session) == first
     u = county.users
     assert service.review_queue(session, u["bank"])        # farmer's app + human review
@@ -344,11 +345,12 @@ def test_deadline_reminders_around_spring_festival(session: Session,
     assert service.deadline_reminders(session, dt.date(2026, 2, 16)) == 0   # once a day
     assert service.deadline_reminders(session, dt.date(2026, 2, 25)) == 1   # overdue
     texts = session.scalars(sa.select(Notice.msgid).where(
-        Notice.application_id == app.id, Notice.user_id == county.users["village"].id)).all()
+        Notice.ref_kind == "loan_application", Notice.ref_id == app.id,
+        Notice.user_id == county.users["village"].id)).all()
     assert any("即将到期" in t for t in texts) and any("已超过" in t for t in texts)
     service.act(session, county.users["village"], app.id, Action.village_approve)
     # Now it waits for the township: their officer is reminded, on the same clock.
     assert service.deadline_reminders(session, dt.date(2026, 2, 26)) == 1
     assert session.scalar(sa.select(sa.func.count()).select_from(Notice).where(
-        Notice.application_id == app.id, Notice.user_id == county.users["township"].id,
-        Notice.msgid.contains("已超过"))) == 1
+        Notice.ref_kind == "loan_application", Notice.ref_id == app.id,
+        Notice.user_id == county.users["township"].id, Notice.msgid.contains("已超过"))) == 1

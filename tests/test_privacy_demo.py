@@ -11,6 +11,7 @@ from tests.factories import COUNTY, build_county
 
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
+from ctown.capabilities import DemoContext
 from ctown.ledger import demo as ledger_demo
 from ctown.ledger import integrity
 from ctown.ledger import status as ledger_status
@@ -25,11 +26,12 @@ def test_demo_steps_are_idempotent_and_verifiable(session: Session, tmp_path: Pa
     settings = get_settings(var_dir=tmp_path)
     county = build_county(session, FieldCipher.from_settings(settings), households=2)
     county.users["bank"].bank_code = "RCB"
-    create_user(session, username="privacy", password=None, role=Role.privacy_officer,
-                region_code=COUNTY)
+    privacy = create_user(session, username="privacy", password=None, role=Role.privacy_officer,
+                          region_code=COUNTY)
+    ctx = DemoContext.of(settings, tmp_path / "work", [*county.users.values(), privacy])
     for _ in range(2):
-        privacy_demo.build(session, settings, tmp_path / "work")
-        ledger_demo.build(session, settings, tmp_path / "work")
+        privacy_demo.build(session, ctx)
+        ledger_demo.build(session, ctx)
     counts = privacy_status.counts(session)
     assert counts["privacy.consents"] == 2 and counts["privacy.queries.refused"] == 1
     assert counts["privacy.queries"] == 2 and counts["privacy.objections.open"] == 1

@@ -19,6 +19,8 @@ from ctown.ingest.models import CurrentValue, IndicatorValue
 from ctown.ingest.service import record_values
 from ctown.ledger import integrity
 from ctown.ledger import tasks as ledger_tasks
+from ctown.notify.setup import notifier_from_settings
+from ctown.notify.tasks import deliver_pending
 from ctown.privacy import report, service, tasks
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent
@@ -138,6 +140,8 @@ def test_negative_record_goes_live_after_the_notice(session: Session, county: Co
     assert codes[code]["value"] == "1万–10万" and codes[code]["visibility"] == "masked"
     assert tasks.notify_negatives(session) >= 1
     assert tasks.notify_negatives(session) == 0  # told once
+    # Live once the SMS went out (before: as soon as the notice row existed, sent or not).
+    deliver_pending(session, notifier_from_settings(get_settings(sms_backend="memory")))
     _a, body = report.credit_report(session, bank, household, "loan_application")
     assert body is not None
     assert NEGATIVE in {i["code"] for i in body["indicators"]}

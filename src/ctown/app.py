@@ -1,4 +1,5 @@
-"""The web application: ``create_app(settings)`` composes the routers of every capability."""
+"""The web application: ``create_app(settings)`` composes every capability's routers, menu entries
+and subject links from its declaration (:mod:`ctown.capabilities`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ctown import __version__
+from ctown.access.scope import allowed
 from ctown.accounts.roles import Role
-from ctown.capabilities import CAPABILITIES, optional_module
+from ctown.capabilities import Capability, NavEntry, SubjectLink, capabilities
 from ctown.db import make_engine, session_factory
 from ctown.errors import DomainError
 from ctown.i18n import normalise_locale, translate
@@ -39,16 +41,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.sqlalchemy_url)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.cipher = FieldCipher.from_settings(settings)
-    _mount_capabilities(app)
+    caps = capabilities()
+    _mount_capabilities(app, caps)
     _install_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.hex(),
                        session_cookie="ctown_session", same_site="lax",
                        https_only=settings.secure_cookies, max_age=8 * 3600)
     app.add_middleware(RememberLanguage)
-    hardening = optional_module("privacy", "hardening")
-    if hardening is not None:
-        hardening.install(app, settings)
+    for cap in caps:  # privacy's hardening: security headers, rate limits, log redaction
+        install = cap.installer()
+        if install is not None:
+            install(app, settings)
     return app
 
 
@@ -58,33 +62,51 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine.dispose()  # close pooled connections when the server (or a test) stops
 
 
-def _mount_capabilities(app: FastAPI) -> None:
-    nav: list[dict[str, Any]] = []
-    subject_links: list[dict[str, Any]] = []
+def _mount_capabilities(app: FastAPI, caps: list[Capability]) -> None:
+    nav: list[NavEntry] = []
+    subject_links: list[SubjectLink] = []
     app.get("/healthz", include_in_schema=False)(_healthz)
-    for cap in ("accounts", *[c for c in CAPABILITIES if c != "accounts"]):
-        api = optional_module(cap, "api")
-        if api is not None and hasattr(api, "router"):
-            app.include_router(api.router, prefix="/api/v1")
-        views = optional_module(cap, "views")
-        if views is not None and hasattr(views, "router"):
-            app.include_router(views.router, include_in_schema=False)
-            nav.extend(getattr(views, "NAV", []))
-            subject_links.extend(getattr(views, "SUBJECT_LINKS", []))
+    for cap in caps:
+        api = cap.api_router()
+        if api is not None:
+            app.include_router(api, prefix="/api/v1")
+        pages = cap.page_router()
+        if pages is not None:
+            app.include_router(pages, include_in_schema=False)
+        nav.extend(cap.navigation())
+        subject_links.extend(cap.links())
+    # Kept on the app, not in the (shared, cached) template environment: two apps in one process
+    # (tests) each show their own menu.
+    app.state.nav, app.state.subject_links = nav, subject_links
     env = environment()
-    env.globals["nav_links"] = lambda user: [
-        n for n in nav if not n.get("roles") or Role(user.role) in set(n["roles"])]
+    env.globals["nav_links"] = _nav_links
+    env.globals["subject_links"] = _subject_links
 
-    @pass_context
-    def links_for(context: Any, subject: Any) -> list[dict[str, str]]:
-        user = context.get("current_user")
-        role = Role(user.role) if user is not None else None
-        return [{"href": link["href"].format(id=subject.id), "label": link["label"]}
-                for link in subject_links
-                if subject.kind in link.get("kinds", (subject.kind,))
-                and (not link.get("roles") or role in set(link["roles"]))]
 
-    env.globals["subject_links"] = links_for
+def shows(entry: NavEntry, user: Any) -> bool:
+    """Is a menu entry or subject link for this user? Asked of the policy table when the entry
+    names a resource (``access.scope.allowed``), else of its roles (none: everyone signed in)."""
+    if "resource" in entry:
+        return user is not None and allowed(user, entry["resource"], entry.get("purpose", "view"))
+    roles = entry.get("roles")
+    if not roles:
+        return True
+    return user is not None and Role(user.role) in {Role(r) for r in roles}
+
+
+@pass_context
+def _nav_links(context: Any, user: Any) -> list[NavEntry]:
+    nav: list[NavEntry] = context["request"].app.state.nav
+    return [n for n in nav if shows(n, user)]
+
+
+@pass_context
+def _subject_links(context: Any, subject: Any) -> list[dict[str, str]]:
+    user = context.get("current_user")
+    links: list[SubjectLink] = context["request"].app.state.subject_links
+    return [{"href": link["href"].format(id=subject.id), "label": link["label"]}
+            for link in links
+            if subject.kind in link.get("kinds", (subject.kind,)) and shows(link, user)]
 
 
 def _healthz(request: Request) -> Response:

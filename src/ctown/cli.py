@@ -1,4 +1,4 @@
-"""The ``ctown`` command: composes the commands of every capability (see capabilities.py)."""
+"""The ``ctown`` command: composes the commands every capability declares (``Capability.cli``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ctown.capabilities import CAPABILITIES, optional_module
+from ctown.capabilities import capabilities
 from ctown.cli_support import err, open_database
 from ctown.db import DatabaseUnavailable
 
@@ -16,6 +16,15 @@ app = typer.Typer(help="ctown 信用乡平台 — Credit Township Platform", no_
                   pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="数据库 / database", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    # When a command starts, not at import: the notice backends from the settings of the run;
+    # open_database() hands them to the sender of the command's engine (ctown.notify.setup).
+    from ctown.notify.setup import start_command
+
+    start_command(ctx)
 
 
 @db_app.command("upgrade")
@@ -83,10 +92,29 @@ def demo(port: Annotated[int | None, typer.Option()] = None,
         serve(host=None, port=port)
 
 
-for _cap in CAPABILITIES:
-    _mod = optional_module(_cap, "cli")
-    if _mod is not None and hasattr(_mod, "register"):
-        _mod.register(app)
+@app.command()
+def jobs(crontab: Annotated[bool, typer.Option(
+        "--crontab", help="crontab lines of the periodic jobs")] = False) -> None:
+    """The scheduled jobs every capability declares (docs/operations.md), or a crontab for them."""
+    from ctown.capabilities import jobs as declared
+
+    for cap, job in declared():
+        if crontab:
+            if job.cron is not None:  # the why on its own line: cron passes the rest to a shell
+                print(f"# {cap.name}: {job.why}\n{job.cron} {job.command}")
+        else:
+            print(f"{job.schedule:18} {job.command:48} {job.why}")
+
+
+def compose(root: typer.Typer) -> None:
+    """Add every capability's commands to the root command (its ``Capability.cli``)."""
+    for cap in capabilities():
+        register = cap.cli_registration()
+        if register is not None:
+            register(root)
+
+
+compose(app)
 
 
 def main() -> None:

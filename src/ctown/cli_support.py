@@ -26,6 +26,9 @@ def open_database(check: bool = True) -> tuple[Settings, Engine, sessionmaker[Se
     except DatabaseUnavailable as exc:
         err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    from ctown.notify.setup import attach_command
+
+    attach_command(engine)  # notices of this command go out through the run's backends
     return settings, engine, session_factory(engine)
 
 

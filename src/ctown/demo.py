@@ -1,11 +1,13 @@
 """The demo county (`make demo`): synthetic county, every department loaded, one account per role.
 
-Idempotent: a second run finds what the first built and only serves it.
+Every capability builds its own part (``Capability.demo``) from a :class:`DemoContext`: the demo
+accounts by role, the settings, the work folder, the cipher. Idempotent: a second run finds what
+the first built and only serves it.
 """
 
 from __future__ import annotations
 
-import csv
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user, grant_mandate
-from ctown.capabilities import CAPABILITIES, optional_module
+from ctown.capabilities import Capability, DemoBuilder, DemoContext, capabilities
 from ctown.migrate import upgrade
+from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Region, Subject
-from ctown.registry.tasks import load_regions
 from ctown.settings import Settings
 
 console = Console(stderr=True)
@@ -34,44 +36,41 @@ def county_dir(settings: Settings) -> Path:
 
 def build_demo(settings: Settings, engine: Engine, factory: sessionmaker[Session]
                ) -> list[tuple[str, str]]:
+    """Synthesise the county, then every capability's demo builder in capability order: those
+    marked ``demo_first`` (the feeds, which load the regions and create the households), the
+    demo accounts, then the others — each handed a :class:`DemoContext` with the accounts."""
     upgrade(engine)
     workdir = county_dir(settings)
     _synthesise(settings, workdir)
-    with factory.begin() as session:
-        load_regions(session, _read_regions(workdir), source="demo:regions")
-    # The feeds first (they create the households), then the accounts, then everything else.
-    _build_capability("ingest", settings, factory, workdir)
+    ctx = DemoContext(settings=settings, workdir=workdir,
+                      cipher=FieldCipher.from_settings(settings), factory=factory)
+    builders = [(cap, fn) for cap in capabilities() if (fn := cap.demo_builder()) is not None]
+    for cap, build in builders:
+        if cap.demo_first:
+            _build(cap, build, ctx)
     with factory.begin() as session:
         accounts = ensure_demo_users(session)
-    for cap in CAPABILITIES:
-        if cap != "ingest":
-            _build_capability(cap, settings, factory, workdir)
+        ctx = replace(ctx, users=demo_users(session))
+    for cap, build in builders:
+        if not cap.demo_first:
+            _build(cap, build, ctx)
     return accounts
 
 
-def _build_capability(cap: str, settings: Settings, factory: sessionmaker[Session],
-                      workdir: Path) -> None:
-    mod = optional_module(cap, "demo")
-    if mod is None:
-        return
-    console.print(f"[bold]演示数据 / demo:[/bold] {cap}")
-    with factory.begin() as session:
-        mod.build(session, settings, workdir)
+def _build(cap: Capability, build: DemoBuilder, ctx: DemoContext) -> None:
+    console.print(f"[bold]演示数据 / demo:[/bold] {cap.name}")
+    assert ctx.factory is not None
+    with ctx.factory.begin() as session:
+        build(session, ctx)
 
 
 def _synthesise(settings: Settings, workdir: Path) -> None:
     if (workdir / "manifest.json").exists():
         return
-    generator = optional_module("synth", "generator")
-    if generator is None:
-        raise RuntimeError("synth package missing")
+    from ctown.synth.generator import generate
+
     console.print(f"生成模拟县 / generating the synthetic county: {settings.demo_households} 户")
-    generator.generate(households=settings.demo_households, seed=DEMO_SEED, out=workdir)
-
-
-def _read_regions(workdir: Path) -> list[dict[str, str]]:
-    with (workdir / "regions.csv").open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    generate(households=settings.demo_households, seed=DEMO_SEED, out=workdir)
 
 
 DEMO_ROLES: list[tuple[str, Role, str]] = [
@@ -121,3 +120,14 @@ def ensure_demo_users(session: Session) -> list[tuple[str, str]]:
                         role=Role.department_feed, region_code=places["county"],
                         department_code=dept)
     return made
+
+
+def demo_users(session: Session) -> dict[Role, tuple[int, ...]]:
+    """The demo accounts by role, in ``DEMO_ROLES`` order (the first village's officer first)."""
+    ids = {name: i for name, i in session.execute(sa.select(User.username, User.id).where(
+        User.username.in_([name for name, _r, _p in DEMO_ROLES])))}
+    by_role: dict[Role, list[int]] = {}
+    for username, role, _place in DEMO_ROLES:
+        if username in ids:
+            by_role.setdefault(role, []).append(ids[username])
+    return {role: tuple(found) for role, found in by_role.items()}

@@ -70,39 +70,63 @@ POLICY: Table = {
     "grade": {
         "view": {**_OFFICERS, R.evaluation_member: (REG,), **_OVERSIGHT, **_HOUSEHOLD,
                  R.bank_officer: (CON, CLI)},
+        # Score the county again (评分批次): the county centre's job.
+        "run": {R.county_admin: (A,)},
     },
-    # Scoring models and their three-party review (模型评审).
+    # Scoring models and their three-party review (模型评审). The signers are exactly the three
+    # parties of scoring.review.SIGNOFF_ROLES (tests/test_access_scoring.py keeps them equal);
+    # the county admin opens the review and puts a signed version live or rolls it back.
     "model": {
         "view": {R.county_admin: (A,), R.township_officer: (A,), R.bank_officer: (A,),
                  R.evaluator: (A,)},
-        "sign": {R.county_admin: (A,), R.township_officer: (A,), R.bank_officer: (A,),
-                 R.evaluator: (A,)},
+        "sign": {R.township_officer: (A,), R.bank_officer: (A,), R.evaluator: (A,)},
         "activate": {R.county_admin: (A,)},
     },
-    # Loan applications (贷款申请) and their four-step approval.
+    # Loan applications (贷款申请) and their four-step approval. Which officer takes which step
+    # is the approval's own rule (lending.approval: the officer of the applicant's village, its
+    # township, the product's bank); this says whose applications a person reaches at all.
     "application": {
         "view": {**_OFFICERS, **_OVERSIGHT, **_HOUSEHOLD, R.bank_officer: (BANK,)},
         "act": {**_OFFICERS, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+        # Sign the contract and pay out (签约放款).
+        "disburse": {R.bank_officer: (BANK,)},
+        # Counted in the lending figures (aggregates only).
+        "figures": {**_OFFICERS, **_OVERSIGHT, R.bank_officer: (BANK,)},
     },
     # Loans (贷款) after disbursement.
     "loan": {
         "view": {**_OFFICERS, **_HOUSEHOLD, R.bank_officer: (BANK,), R.insurer: (INS,)},
         "repay": {R.bank_officer: (BANK,)},
         "compensate": {R.insurer: (INS,)},
+        "figures": {**_OFFICERS, **_OVERSIGHT, R.bank_officer: (BANK,)},
     },
-    # Whole-village credit (整村授信): previews and grants.
+    # Pre-approved credit lines (授信额度) of a whole-village grant.
+    "credit_line": {
+        "view": {**_OFFICERS, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+    },
+    # Whole-village credit (整村授信): the grants made, with their printable lists.
     "grant": {
         "view": {**_OFFICERS, R.bank_officer: (BANK,)},
-        "preview": {**_OFFICERS, R.bank_officer: (A,)},
-        "grant": {R.bank_officer: (BANK,)},
     },
-    # Lending figures (放贷统计).
+    # The village of a grant to be made: its preview (every household's grade and limit) and the
+    # grant. A bank may offer in any village, its own products only (lending.grants).
+    "grant_village": {
+        "preview": {**_OFFICERS, R.bank_officer: (A,)},
+        "grant": {R.bank_officer: (A,)},
+    },
+    # Lending figures (放贷统计): the feature; its rows are loans and applications "figures".
     "lending_figures": {
         "view": {**_OFFICERS, **_OVERSIGHT, R.bank_officer: (BANK,)},
     },
-    # Consents (授权) to banks and for collection.
+    # Consents (授权) to banks and for collection. Giving or revoking one is the subject's
+    # "act_for" (to a bank) or "collect_consent" (collection) purpose.
     "consent": {
         "view": {**_OFFICERS, **_OVERSIGHT, **_HOUSEHOLD, R.bank_officer: (BANK,)},
+    },
+    # The query log (查询记录) of a household: who looked, which institution, why (条例 art. 22).
+    # Not the banks: one bank does not learn which others asked about a household.
+    "query": {
+        "view": {**_OFFICERS, **_OVERSIGHT, **_HOUSEHOLD},
     },
     # Objections (异议) and privacy complaints (投诉).
     "objection": {
@@ -149,8 +173,9 @@ POLICY: Table = {
         "manage": {**_MANAGERS},
         "enrol": {**_MANAGERS, R.village_officer: (REG,)},
     },
+    # The county sees every upload attempt, also those of unknown terminals (no village).
     "upload": {
-        "view": {**_OFFICERS},
+        "view": {R.county_admin: (A,), R.township_officer: (REG,), R.village_officer: (REG,)},
         "collect": {R.village_officer: (REG,)},
     },
     # Data-quality figures (三率).

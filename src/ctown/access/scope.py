@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVarTuple, Unpack
+from typing import Any, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -149,7 +149,7 @@ def visible(res: Resource, actor: User | None, purpose: str = "view") -> sa.Colu
     return sa.or_(*conditions) if conditions else sa.false()
 
 
-def scope(stmt: Select[Unpack[Ts]], actor: User | None, res: Resource, purpose: str = "view") -> Select[Unpack[Ts]]:
+def scope(stmt: Select[*Ts], actor: User | None, res: Resource, purpose: str = "view") -> Select[*Ts]:
     """Restrict any select that involves ``res.model`` to what the actor reaches."""
     return stmt.where(visible(res, actor, purpose))
 
@@ -190,7 +190,7 @@ def visible_subjects(actor: User, purpose: str = "view") -> sa.ColumnElement[boo
     return visible(SUBJECTS, actor, purpose)
 
 
-def scope_subjects(stmt: Select[Unpack[Ts]], actor: User, purpose: str = "view") -> Select[Unpack[Ts]]:
+def scope_subjects(stmt: Select[*Ts], actor: User, purpose: str = "view") -> Select[*Ts]:
     return scope(stmt, actor, SUBJECTS, purpose)
 
 

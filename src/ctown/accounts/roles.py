@@ -37,13 +37,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.privacy_officer: _("个人信息保护负责人"),
 }
 
-#: Roles that see resident IDs and phone numbers in clear (others see them masked).
-CLEAR_IDENTIFIER_ROLES = frozenset({Role.village_officer, Role.township_officer})
-
-#: Roles that see names and birth dates of the subjects in their scope (others see 张*丰).
-CLEAR_NAME_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.village_officer,
-                              Role.evaluation_member, Role.credit_proxy, Role.bank_officer,
-                              Role.privacy_officer})
+#: Who sees names and identifiers in clear is part of the masking table: ctown.privacy.policy.
 
 #: Roles whose scope is a region (the prefix of their region code); the others are scoped otherwise.
 REGIONAL_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.village_officer,

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.catalogue.service import load_catalogue
 from ctown.collection import keys, protocol, service
 from ctown.collection.schemas import (
@@ -23,19 +22,21 @@ from ctown.collection.schemas import (
     TerminalOut,
 )
 from ctown.web.deps import (
+    allowed,
     client_of,
     current_user,
     get_db,
     get_settings,
     optional_user,
-    require_roles,
     verify_csrf,
 )
 
 router = APIRouter(prefix="/collection", tags=["collection 采集点"])
 Db = Annotated[Session, Depends(get_db)]
-Manager = Annotated[User, Depends(require_roles(Role.county_admin, Role.township_officer))]
-VillageOfficer = Annotated[User, Depends(require_roles(Role.village_officer))]
+# Feature gates from the one table; which terminals a user reaches is the service's.
+Viewer = Annotated[User, Depends(allowed("terminal", "view"))]
+Manager = Annotated[User, Depends(allowed("terminal", "manage"))]
+Enroller = Annotated[User, Depends(allowed("terminal", "enrol"))]
 
 
 def county_key_out(request: Request) -> CountyKeyOut:
@@ -76,7 +77,7 @@ async def upload_batch(request: Request, db: Db,
 
 
 @router.post("/enrol", response_model=EnrolOut, dependencies=[Depends(verify_csrf)])
-def enrol(body: EnrolIn, request: Request, db: Db, actor: VillageOfficer) -> EnrolOut:
+def enrol(body: EnrolIn, request: Request, db: Db, actor: Enroller) -> EnrolOut:
     """A village officer's browser registers its own key as a terminal of the officer's village."""
     terminal = service.register_terminal(db, actor=actor, public_key=body.public_key,
                                          village_code=actor.region_code,
@@ -85,7 +86,7 @@ def enrol(body: EnrolIn, request: Request, db: Db, actor: VillageOfficer) -> Enr
 
 
 @router.get("/terminals", response_model=list[TerminalOut])
-def list_terminals(db: Db, actor: Manager) -> list[TerminalOut]:
+def list_terminals(db: Db, actor: Viewer) -> list[TerminalOut]:
     return [TerminalOut.model_validate(t) for t in service.terminals_for(db, actor)]
 
 

@@ -19,7 +19,6 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="collect")
 
 
-
 def _out(data: object) -> None:
     print(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str))
 

@@ -10,22 +10,21 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.capabilities import DemoContext
 from ctown.catalogue.service import load_catalogue
 from ctown.collection import keys, protocol
 from ctown.collection.models import CollectionBatch, Terminal
 from ctown.collection.protocol import Record
 from ctown.collection.service import Refused, receive_batch, register_terminal, revoke_terminal
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
-from ctown.settings import Settings
 
 HOUSEHOLDS = 24
 UPLOADS_PER_MONTH = 5
 
 
-def build(session: Session, settings: Settings, workdir: Path) -> None:
-    officer = session.scalar(sa.select(User).where(User.username == "village"))
+def build(session: Session, ctx: DemoContext) -> None:
+    officer = ctx.user(session, Role.village_officer)  # the first village's
     if officer is None:
         return
     households = list(session.scalars(sa.select(Subject.household_no).where(
@@ -33,12 +32,13 @@ def build(session: Session, settings: Settings, workdir: Path) -> None:
         .order_by(Subject.id).limit(HOUSEHOLDS)))
     if not households:
         return  # the feeds have not created the village's households: nothing to collect on
+    workdir = ctx.workdir
     terminal = _terminal(session, workdir / "collection" / "village-terminal.key",
                          officer.region_code, "演示采集点")
     if session.scalar(sa.select(CollectionBatch.id).where(
             CollectionBatch.terminal_id == terminal.id).limit(1)) is not None:
         return  # built before: reuse
-    env = _Env(session, settings, workdir)
+    env = _Env(session, ctx)
     today = dt.datetime.now(dt.UTC).date()
     last = b""
     for month_back in (2, 1, 0):
@@ -52,13 +52,13 @@ def build(session: Session, settings: Settings, workdir: Path) -> None:
 
 
 class _Env:
-    def __init__(self, session: Session, settings: Settings, workdir: Path) -> None:
+    def __init__(self, session: Session, ctx: DemoContext) -> None:
         self.session = session
-        self.county = keys.county_private_key(settings)
+        self.county = keys.county_private_key(ctx.settings)
         self.public = self.county.public_key()
-        self.cipher = FieldCipher.from_settings(settings)
+        self.cipher = ctx.cipher
         self.catalogue = load_catalogue()
-        self.key = keys.read_terminal_key(workdir / "collection" / "village-terminal.key")
+        self.key = keys.read_terminal_key(ctx.workdir / "collection" / "village-terminal.key")
 
     def receive(self, envelope: bytes) -> None:
         # Refusals are logged: that is what the demo shows.

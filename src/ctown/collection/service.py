@@ -3,6 +3,10 @@
 Every upload attempt is logged (``UploadLog``) with its outcome and a reason in zh and en; a refused
 upload raises :class:`Refused` *after* the log entry was added, so the boundary must commit even
 then (the API and the CLI do).
+
+Who reaches which terminals and uploads is the one table's ``terminal`` and ``upload`` rows
+(:mod:`ctown.access.policy`), by the village they belong to; ``actor=None`` is the county's own
+CLI on the server and reaches every one.
 """
 
 from __future__ import annotations
@@ -17,15 +21,15 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ctown.accounts.roles import Role
+from ctown.access.scope import get_for, log_denied, reaches_row, require, scope
 from ctown.catalogue.schemas import Catalogue
 from ctown.collection import protocol
+from ctown.collection.access import TERMINALS, UPLOADS
 from ctown.collection.models import CollectionBatch, Terminal, UploadLog
 from ctown.collection.validate import DEPARTMENT, check_records
 from ctown.db import utcnow
-from ctown.errors import Conflict, Forbidden, Invalid, NotFound
+from ctown.errors import Conflict, Forbidden, Invalid
 from ctown.i18n import Message, _
-from ctown.registry.identifiers import division_prefix
 from ctown.registry.models import Region
 from ctown.registry.service import record_change
 
@@ -189,21 +193,12 @@ def _created_at(value: object) -> dt.datetime | None:
 
 # -- terminals -------------------------------------------------------------------------------------
 
-def _may_manage(actor: User | None, village_code: str) -> bool:
-    """County admins manage every terminal; township officers those of their township's villages."""
-    if actor is None:  # the county's own CLI on the server
-        return True
-    role = Role(actor.role)
-    if role == Role.county_admin:
-        return True
-    if role == Role.township_officer:
-        return village_code.startswith(division_prefix(actor.region_code))
-    return False
-
-
 def register_terminal(session: Session, *, actor: User | None, public_key: str, village_code: str,
                       name: str, via: str) -> Terminal:
-    """Register a terminal's Ed25519 public key for a village (采集终端登记)."""
+    """Register a terminal's Ed25519 public key for a village (采集终端登记): the county and
+    township offices for their villages ("manage"), a village officer's own browser for its
+    village ("enrol", ``via="web"``)."""
+    purpose = "enrol" if via == "web" else "manage"
     try:
         raw = protocol.parse_ed25519_public(public_key)
     except (protocol.EnvelopeError, ValueError):
@@ -211,18 +206,24 @@ def register_terminal(session: Session, *, actor: User | None, public_key: str, 
     region = session.get(Region, village_code)
     if region is None or region.level != "village":
         raise Invalid(Message(_("区划代码 {code} 不是已登记的村"), {"code": village_code}))
-    own_village = (actor is not None and Role(actor.role) == Role.village_officer
-                   and via == "web" and actor.region_code == village_code)
-    if not (_may_manage(actor, village_code) or own_village):
-        raise Forbidden(Message(_("无权为村 {code} 登记采集终端"), {"code": village_code}))
+    require(actor, "terminal", purpose)
     terminal_id = protocol.terminal_id_for(raw)
     if session.get(Terminal, terminal_id) is not None:
         raise Conflict(Message(_("该公钥已登记为终端 {terminal}"), {"terminal": terminal_id}))
     terminal = Terminal(id=terminal_id, name=(name.strip() or terminal_id)[:100],
                         village_code=village_code, public_key=protocol.b64e(raw), enrolled_via=via,
                         registered_by=actor.id if actor else None)
-    session.add(terminal)
-    session.flush()
+    # Whether the actor reaches a terminal of that village is asked of the row itself: written
+    # in a savepoint, and taken back when the table says no.
+    with session.begin_nested() as savepoint:
+        session.add(terminal)
+        session.flush()
+        reached = reaches_row(session, actor, TERMINALS, terminal_id, purpose)
+        if not reached:
+            savepoint.rollback()
+    if not reached:
+        log_denied(session, actor, f"terminal for village {village_code}: {purpose}")
+        raise Forbidden(Message(_("无权为村 {code} 登记采集终端"), {"code": village_code}))
     record_change(session, actor=actor, source="collection", action="create",
                   entity="collection_terminal", subject_id=None,
                   payload={"terminal": terminal_id, "village": village_code, "via": via,
@@ -232,10 +233,9 @@ def register_terminal(session: Session, *, actor: User | None, public_key: str, 
 
 def revoke_terminal(session: Session, *, actor: User | None, terminal_id: str, reason: str
                     ) -> Terminal:
-    """Revoke a terminal (lost or stolen device): from now on its batches are refused."""
-    terminal = session.get(Terminal, terminal_id)
-    if terminal is None or not _may_manage(actor, terminal.village_code):
-        raise NotFound()
+    """Revoke a terminal (lost or stolen device): from now on its batches are refused. A terminal
+    the actor does not manage is "not found" (the denial logged)."""
+    terminal: Terminal = get_for(session, actor, TERMINALS, terminal_id, "manage")
     if terminal.revoked_at is None:
         terminal.revoked_at = utcnow()
         terminal.revoked_by = actor.id if actor else None
@@ -246,17 +246,33 @@ def revoke_terminal(session: Session, *, actor: User | None, terminal_id: str, r
     return terminal
 
 
-def terminals_for(session: Session, actor: User | None) -> list[Terminal]:
-    stmt = sa.select(Terminal).order_by(Terminal.village_code, Terminal.registered_at)
-    if actor is not None:
-        stmt = stmt.where(Terminal.village_code.startswith(division_prefix(actor.region_code),
-                                                           autoescape=True))
-    return list(session.scalars(stmt))
+def get_terminal_for(session: Session, actor: User | None, terminal_id: str,
+                     purpose: str = "view") -> Terminal:
+    """A terminal the actor reaches for ``purpose``, else "not found" (the denial logged)."""
+    terminal: Terminal = get_for(session, actor, TERMINALS, terminal_id, purpose)
+    return terminal
+
+
+def terminals_for(session: Session, actor: User | None, purpose: str = "view") -> list[Terminal]:
+    stmt = scope(sa.select(Terminal), actor, TERMINALS, purpose)
+    return list(session.scalars(stmt.order_by(Terminal.village_code, Terminal.registered_at)))
 
 
 def upload_log_for(session: Session, actor: User | None, limit: int = 50) -> list[UploadLog]:
-    stmt = sa.select(UploadLog).order_by(UploadLog.id.desc()).limit(limit)
-    if actor is not None and Role(actor.role) != Role.county_admin:
-        stmt = stmt.where(UploadLog.village_code.startswith(
-            division_prefix(actor.region_code), autoescape=True))
-    return list(session.scalars(stmt))
+    """The latest upload attempts the actor reaches (the county: also unknown terminals')."""
+    stmt = scope(sa.select(UploadLog), actor, UPLOADS)
+    return list(session.scalars(stmt.order_by(UploadLog.id.desc()).limit(limit)))
+
+
+@dataclass
+class TerminalDesk:
+    """The terminal administration page: terminals and the latest uploads of the actor's area."""
+
+    terminals: list[Terminal]
+    uploads: list[UploadLog]
+
+
+def terminal_desk(session: Session, actor: User | None) -> TerminalDesk:
+    """What the terminal page shows, for those who manage terminals (403 otherwise)."""
+    require(actor, "terminal", "manage")
+    return TerminalDesk(terminals_for(session, actor, "manage"), upload_log_for(session, actor))

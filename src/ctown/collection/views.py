@@ -9,31 +9,33 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from ctown.access.policy import roles_with
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.catalogue.service import load_catalogue
 from ctown.collection import service
 from ctown.collection.api import county_key_out
 from ctown.collection.validate import collectable
 from ctown.errors import DomainError
 from ctown.i18n import _
-from ctown.web.deps import get_db, locale_of, require_roles, verify_csrf
+from ctown.web.deps import allowed, get_db, locale_of, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
 STATIC = Path(__file__).parent / "static"
 NAV = [
-    {"href": "/collection/form", "label": _("信息采集"), "roles": [Role.village_officer]},
-    {"href": "/collection/terminals", "label": _("采集终端"),
-     "roles": [Role.county_admin, Role.township_officer]},
+    {"href": "/collection/form", "label": _("信息采集"), "resource": "upload",
+     "purpose": "collect", "roles": sorted(roles_with("upload", "collect"))},
+    {"href": "/collection/terminals", "label": _("采集终端"), "resource": "terminal",
+     "purpose": "manage", "roles": sorted(roles_with("terminal", "manage"))},
 ]
 Db = Annotated[Session, Depends(get_db)]
-Manager = Annotated[User, Depends(require_roles(Role.county_admin, Role.township_officer))]
-VillageOfficer = Annotated[User, Depends(require_roles(Role.village_officer))]
+# Feature gates from the one table; which terminals a user reaches is the service's.
+Manager = Annotated[User, Depends(allowed("terminal", "manage"))]
+Collector = Annotated[User, Depends(allowed("upload", "collect"))]
 
 
 @router.get("/collection/form", response_class=HTMLResponse)
-def form(request: Request, user: VillageOfficer) -> HTMLResponse:
+def form(request: Request, user: Collector) -> HTMLResponse:
     """Works offline once loaded: the service worker keeps this page and its script."""
     en = locale_of(request) == "en"
     indicators = [{"code": i.code, "name": i.name_en if en else i.name_zh, "type": i.type,
@@ -60,9 +62,9 @@ def worker() -> FileResponse:
 @router.get("/collection/terminals", response_class=HTMLResponse)
 def terminals(request: Request, db: Db, user: Manager, message: str = "", kind: str = "info"
               ) -> HTMLResponse:
-    return render(request, "collection/terminals.html", user=user,
-                  terminals=service.terminals_for(db, user),
-                  log=service.upload_log_for(db, user), message=message, message_kind=kind,
+    desk = service.terminal_desk(db, user)
+    return render(request, "collection/terminals.html", user=user, terminals=desk.terminals,
+                  log=desk.uploads, message=message, message_kind=kind,
                   county=county_key_out(request).model_dump())
 
 

@@ -8,36 +8,18 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import log_denied
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
-from ctown.errors import Forbidden
-from ctown.i18n import Message, _
 from ctown.ingest.creditfile import credit_file
 from ctown.ingest.hold import grant_and_release
 from ctown.ingest.models import Batch
 from ctown.ingest.schemas import CreditFileOut, PushBatchIn, PushBatchOut
-from ctown.ingest.service import push_batch
+from ctown.ingest.service import push_for
 from ctown.privacy.service import COLLECT_YEARS
-from ctown.web.deps import (
-    client_of,
-    current_user,
-    get_db,
-    locale_of,
-    require_roles,
-    verify_csrf,
-)
+from ctown.web.deps import allowed, client_of, current_user, get_db, locale_of, verify_csrf
 
 router = APIRouter(tags=["ingest"])
-FEED = require_roles(Role.department_feed)
-
-
-def _feed_of(user: User, department: str, request: Request, db: Session) -> None:
-    """A feed's token pushes only for its own department (its own key, R-1.4)."""
-    if user.department_code != department:
-        log_denied(db, user, f"feed push {department}", client_of(request))
-        raise Forbidden(Message(_("该接口令牌只能报送本部门（{own}）的数据，不能报送 {department}"),
-                                {"own": user.department_code or "-", "department": department}))
+FEED = allowed("batch", "push")
+CONSENT_DESK = allowed("subject", "collect_consent")
 
 
 def push_result(batch: Batch, resent: bool) -> PushBatchOut:
@@ -56,9 +38,8 @@ def push(request: Request, department: str, body: PushBatchIn,
          db: Session = Depends(get_db)) -> PushBatchOut:
     """Push a batch of rows in the department's own column names; the answer says what became
     of every row (accepted / quarantined with reasons / duplicate)."""
-    _feed_of(user, department, request, db)
-    batch, resent = push_batch(db, request.app.state.cipher, department=department,
-                               batch_id=body.batch_id, rows=body.rows, actor_id=user.id)
+    batch, resent = push_for(db, request.app.state.cipher, user, department=department,
+                             batch_id=body.batch_id, rows=body.rows, client=client_of(request))
     return push_result(batch, resent)
 
 
@@ -80,7 +61,7 @@ class CollectionConsentIn(BaseModel):
 
 @router.post("/subjects/{subject_id}/collection-consent", dependencies=[Depends(verify_csrf)])
 def collection_consent(request: Request, subject_id: int, body: CollectionConsentIn,
-                       user: User = Depends(current_user), db: Session = Depends(get_db)
+                       user: User = Depends(CONSENT_DESK), db: Session = Depends(get_db)
                        ) -> dict[str, object]:
     """Record the household's collection consent and release the values held until it."""
     consent, released = grant_and_release(db, request.app.state.cipher, user,

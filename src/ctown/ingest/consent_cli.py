@@ -93,18 +93,12 @@ def purge_held(days: Annotated[int, typer.Option(help="retention period in days"
 @consent_app.command("held")
 def held(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """How many values are held, per indicator (counts only)."""
-    import sqlalchemy as sa
-
     from ctown.db import transaction
-    from ctown.ingest.models import HeldValue
+    from ctown.ingest.hold import held_overview
 
     factory, _cipher = _open()
     with transaction(factory) as session:
-        rows = session.execute(sa.select(HeldValue.indicator_code, sa.func.count(),
-                                         sa.func.count(sa.distinct(HeldValue.household_id)))
-                               .group_by(HeldValue.indicator_code)
-                               .order_by(HeldValue.indicator_code)).all()
-    items = [{"indicator": c, "values": n, "households": h} for c, n, h in rows]
+        items = held_overview(session, None)
     if as_json:
         print(json.dumps(items))
         return

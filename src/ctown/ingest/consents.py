@@ -15,12 +15,12 @@ import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
 from ctown.db import bulk_insert, keys_in, utcnow
 from ctown.i18n import _
 from ctown.ingest import hold
@@ -34,7 +34,6 @@ from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent, Consent
 from ctown.registry.tasks import resolve
 
-CHINA = ZoneInfo("Asia/Shanghai")
 ID, SIGNED, FORM, YEARS = "身份证号", "签署日期", "授权书编号", "有效期（年）"
 ALIASES: dict[str, tuple[str, ...]] = {
     ID: ("身份证号", "户主身份证号", "身份证号码", "公民身份号码", "签署人身份证号", "证件号码"),
@@ -69,7 +68,7 @@ class _Import:
                  now: dt.datetime) -> None:
         self.session, self.cipher, self.path, self.actor, self.now = (
             session, cipher, path, actor, now)
-        self.today = now.astimezone(CHINA).date()
+        self.today = rules.today(now)
         self.info = describe(path)
         self.known = set(session.scalars(sa.select(Consent.form_no).where(
             Consent.scope == privacy.COLLECT, Consent.form_no.is_not(None))))
@@ -162,7 +161,7 @@ class _Import:
         elif not out and (until := privacy.collection_valid_until(r["signed"], years)) <= self.now:
             out.append(_reason("consent_expired", SIGNED, _(
                 "按签署日期计算，该授权已于 {until} 到期：请农户重新签署"),
-                until=until.astimezone(CHINA).date().isoformat()))
+                until=rules.today(until).isoformat()))
         return out
 
     def _grant(self, good: pl.DataFrame) -> None:

@@ -1,4 +1,6 @@
-"""Demo: load every department folder of the demo county (the regions are already loaded).
+"""Demo: load the demo county folder exactly as ``ctown ingest <folder>`` does (the regions, every
+department, the consent register: :func:`ctown.ingest.tasks.plan` and :func:`~ctown.ingest.tasks.run`,
+which commit file by file), then two late consents.
 
 Idempotent: a file already loaded is recognised by its SHA-256 and skipped, a consent already
 recorded by its form number. The demo county's injected defects leave rows in the quarantine and
@@ -10,44 +12,34 @@ two households of the first village sign late, and their held values are release
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import sqlalchemy as sa
 from rich.console import Console
 from sqlalchemy.orm import Session
 
+from ctown.capabilities import DemoContext
 from ctown.db import utcnow
-from ctown.ingest.consents import import_consents
 from ctown.ingest.hold import grant_and_release
 from ctown.ingest.models import HeldValue
-from ctown.ingest.service import load_file
-from ctown.ingest.tasks import CONSENTS, plan
+from ctown.ingest.tasks import plan, run
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import Consent
 from ctown.registry.models import Region, Subject
-from ctown.settings import Settings
 
 console = Console(stderr=True)
 LATE_SIGNERS = 2
+SHOWN = ("received", "accepted", "quarantined", "duplicates", "held_values")
 
 
-def build(session: Session, settings: Settings, workdir: Path) -> None:
-    cipher = FieldCipher.from_settings(settings)
-    planned, _skipped = plan([workdir])
-    totals = {"received": 0, "accepted": 0, "quarantined": 0, "duplicates": 0, "held_values": 0}
-    for item in planned:
-        if item.kind == CONSENTS:
-            granted = import_consents(session, cipher, item.path)["granted"]
-            console.print(f"  consents: {granted:,} signed", highlight=False)
-            continue
-        if item.department is None:  # regions: loaded by the demo before the capabilities
-            continue
-        report = load_file(session, cipher, item.path, item.department)
-        for key in totals:
-            totals[key] += getattr(report, key)
-    console.print("  feeds: " + ", ".join(f"{k} {v:,}" for k, v in totals.items()),
-                  highlight=False)
-    _late_signers(session, cipher)
+def build(session: Session, ctx: DemoContext) -> None:
+    if ctx.factory is None:
+        raise ValueError("the feeds load in transactions of their own, as `ctown ingest` does: "
+                         "the demo context needs a session factory")
+    planned, skipped = plan([ctx.workdir])
+    totals = run(ctx.factory, ctx.cipher, planned, skipped=skipped).to_json()
+    console.print(f"  consents: {totals['consents']['granted']:,} signed", highlight=False)
+    console.print("  feeds: " + ", ".join(f"{k} {totals[k]:,}" for k in SHOWN), highlight=False)
+    _late_signers(session, ctx.cipher)
 
 
 def _late_signers(session: Session, cipher: FieldCipher) -> None:

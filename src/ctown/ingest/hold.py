@@ -33,10 +33,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.access import rules
-from ctown.access.scope import get_subject_for
+from ctown.access.scope import get_subject_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.schemas import Catalogue
 from ctown.db import UTCDateTime
+from ctown.ingest.access import HELD_VALUES
 from ctown.ingest.digest import digests
 from ctown.ingest.models import Batch, HeldValue
 from ctown.ingest.store import Store, copy_frame
@@ -283,17 +284,30 @@ def purge(session: Session, *, now: dt.datetime, days: int = RETENTION_DAYS,
 def held_summary(session: Session, actor: User, subject_id: int,
                  now: dt.datetime) -> dict[str, Any]:
     """Counts per indicator of a household's held values (never the values) and its collection
-    consents, for the household page."""
-    subject = get_subject_for(session, actor, subject_id)
-    household = subject.household_id or subject.id
-    by_code = session.execute(
+    consents, for the household's consent page (those who record its collection consent)."""
+    subject = get_subject_for(session, actor, subject_id, "collect_consent")
+    household = rules.household_id_of(subject)
+    by_code = session.execute(scope(
         sa.select(HeldValue.indicator_code, sa.func.count(), sa.func.min(HeldValue.held_at))
         .where(HeldValue.household_id == household).group_by(HeldValue.indicator_code)
-        .order_by(HeldValue.indicator_code)).all()
+        .order_by(HeldValue.indicator_code), actor, HELD_VALUES)).all()
     consents = session.scalars(sa.select(Consent).where(
         Consent.subject_id == household, Consent.scope == privacy.COLLECT)
         .order_by(Consent.id.desc())).all()
-    active = next((c for c in consents if c.revoked_at is None and c.valid_until > now), None)
+    active = rules.active_consent(session, household, "", privacy.COLLECTION, privacy.COLLECT,
+                                  at=now)
     return {"subject": subject, "household_id": household, "consents": consents,
             "active": active, "total": sum(n for _c, n, _t in by_code),
             "by_indicator": [{"code": c, "count": n, "since": t} for c, n, t in by_code]}
+
+
+def held_overview(session: Session, actor: User | None) -> list[dict[str, Any]]:
+    """Per indicator, how many values wait for a collection consent and for how many
+    households, over what the actor reaches (never the values)."""
+    require(actor, "held_value", "overview")
+    rows = session.execute(scope(
+        sa.select(HeldValue.indicator_code, sa.func.count(),
+                  sa.func.count(sa.distinct(HeldValue.household_id)))
+        .group_by(HeldValue.indicator_code).order_by(HeldValue.indicator_code),
+        actor, HELD_VALUES, "overview"))
+    return [{"indicator": code, "values": n, "households": h} for code, n, h in rows]

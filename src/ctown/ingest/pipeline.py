@@ -251,7 +251,8 @@ class BatchLoad:
         self.counts.held += len(held)
         rows = frame.filter(pl.col(SEQ).is_in(list(failed)))
         regions = self._regions(rows, held)
-        records, held_records = [], []
+        records: list[dict[str, Any]] = []
+        held_records: list[dict[str, Any]] = []
         for row in rows.to_dicts():
             seq = row.pop(SEQ)
             row_no = row.pop(ROW, None)
@@ -270,10 +271,10 @@ class BatchLoad:
         if records:
             self.session.execute(sa.insert(QuarantinedRow), records)
         for record in held_records:
-            row = QuarantinedRow(**record)
-            self.session.add(row)
+            kept = QuarantinedRow(**record)
+            self.session.add(kept)
             self.session.flush()
-            self.session.add(PendingMatch(quarantined_row_id=row.id, department=self.mapping.code,
+            self.session.add(PendingMatch(quarantined_row_id=kept.id, department=self.mapping.code,
                                           subject_id=held[record["seq"]], created_at=self.now))
         self.session.flush()
 
@@ -304,7 +305,7 @@ class BatchLoad:
         if subjects:
             region_of = dict(self.session.execute(sa.select(Subject.id, Subject.region_code)
                                                   .where(Subject.id.in_(set(subjects.values())))
-                                                  ).tuples().all())
+                                                  ).all())
             out.update({seq: region_of[sid] for seq, sid in subjects.items() if sid in region_of})
         return out
 

@@ -20,7 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import get_for, scope
+from ctown.access.scope import get_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
@@ -41,7 +41,7 @@ PER_PAGE = 50
 
 
 def _rows_query(actor: User | None, department: str | None, purpose: str = "view"
-                ) -> sa.Select[tuple[QuarantinedRow]]:
+                ) -> sa.Select[QuarantinedRow]:
     stmt = scope(sa.select(QuarantinedRow), actor, QUARANTINE, purpose)
     if department:
         stmt = stmt.where(QuarantinedRow.department == department)
@@ -80,6 +80,7 @@ def row_item(cipher: FieldCipher, row: QuarantinedRow, source: str) -> dict[str,
 def list_rows(session: Session, cipher: FieldCipher, actor: User | None, *,
               department: str | None = None, status: str = "open", page: int = 1,
               limit: int = PER_PAGE) -> dict[str, Any]:
+    require(actor, "quarantine", "view")
     stmt = _rows_query(actor, department).where(QuarantinedRow.status == status)
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(
@@ -97,6 +98,12 @@ def get_row(session: Session, actor: User | None, row_id: int, purpose: str = "v
             ) -> QuarantinedRow:
     row: QuarantinedRow = get_for(session, actor, QUARANTINE, row_id, purpose)
     return row
+
+
+def row_detail(session: Session, cipher: FieldCipher, actor: User | None, row_id: int
+               ) -> dict[str, Any]:
+    """One quarantined row, decrypted, for the actor who reaches it."""
+    return row_item(cipher, get_row(session, actor, row_id), "")
 
 
 def fix_row(session: Session, cipher: FieldCipher, actor: User | None, row_id: int,
@@ -183,6 +190,7 @@ def _replay_group(session: Session, cipher: FieldCipher, actor: User | None, dep
 
 def list_matches(session: Session, cipher: FieldCipher, actor: User | None,
                  status: str = "pending") -> list[dict[str, Any]]:
+    require(actor, "match", "view")
     stmt = scope(sa.select(PendingMatch, QuarantinedRow, Subject)
                  .join(QuarantinedRow, QuarantinedRow.id == PendingMatch.quarantined_row_id)
                  .join(Subject, Subject.id == PendingMatch.subject_id)

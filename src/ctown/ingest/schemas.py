@@ -57,6 +57,9 @@ class IndicatorFile(BaseModel):
     name_en: str
     category: str
     unit: str | None
+    #: How the viewer's role sees this indicator's values (the masking table of
+    #: ``ctown.privacy.policy``); indicators hidden from the role are not in the file at all.
+    visibility: Literal["clear", "masked"] = "clear"
     current: ValueOut | None
     history: list[ValueOut]
 

@@ -23,12 +23,14 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import log_denied, require, scope
 from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
-from ctown.errors import Invalid
+from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import hold
+from ctown.ingest.access import BATCHES
 from ctown.ingest.digest import digests
 from ctown.ingest.mapping import DepartmentMapping, load_mappings
 from ctown.ingest.models import Batch
@@ -39,6 +41,7 @@ from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 if TYPE_CHECKING:
+    from ctown.accounts.models import User
     from ctown.ingest.readahead import Feed
     from ctown.ingest.resolve import Directory
 
@@ -158,7 +161,32 @@ def record_failure(session: Session, department: str, path: Path, message: Messa
     return LoadReport(str(path), department, "failed", batch.id, error=message.both())
 
 
+# -- batches ----------------------------------------------------------------------------------------
+
+def list_batches(session: Session, actor: User | None, page: int = 1,
+                 per_page: int = 100) -> list[Batch]:
+    """The batches the actor reaches, newest first (a feed account: its own department's)."""
+    require(actor, "batch", "view")
+    stmt = scope(sa.select(Batch), actor, BATCHES)
+    return list(session.scalars(stmt.order_by(Batch.id.desc()).limit(per_page)
+                                .offset((max(page, 1) - 1) * per_page)))
+
+
 # -- push API -------------------------------------------------------------------------------------
+
+def push_for(session: Session, cipher: FieldCipher, actor: User, *, department: str,
+             batch_id: str, rows: Sequence[object], client: str | None = None
+             ) -> tuple[Batch, bool]:
+    """A department feed's push: its token pushes only for its own department (its own key,
+    R-1.4); any other department is refused and the attempt logged."""
+    require(actor, "batch", "push")
+    if actor.department_code != department:
+        log_denied(session, actor, f"feed push {department}", client)
+        raise Forbidden(Message(_("该接口令牌只能报送本部门（{own}）的数据，不能报送 {department}"),
+                                {"own": actor.department_code or "-", "department": department}))
+    return push_batch(session, cipher, department=department, batch_id=batch_id, rows=rows,
+                      actor_id=actor.id)
+
 
 def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_id: str,
                rows: Sequence[object], actor_id: int | None,

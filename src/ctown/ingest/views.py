@@ -3,38 +3,52 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
+from ctown.access.policy import roles_with
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
+from ctown.catalogue.service import load_catalogue
+from ctown.db import utcnow
 from ctown.i18n import _
 from ctown.ingest import quarantine as q
 from ctown.ingest.creditfile import credit_file
+from ctown.ingest.hold import grant_and_release, held_overview, held_summary
 from ctown.ingest.mapping import load_mappings
-from ctown.ingest.models import Batch
-from ctown.web.deps import current_user, get_db, locale_of, require_roles, verify_csrf
+from ctown.ingest.service import list_batches
+from ctown.privacy.service import revoke_consent
+from ctown.web.deps import allowed, current_user, get_db, locale_of, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
-CLERKS = (Role.county_admin, Role.township_officer, Role.department_feed)
-CLERK = require_roles(*CLERKS)
-#: Who records a household's signed collection consent and sees what is held (counts only).
-CONSENT_DESK = (Role.county_admin, Role.township_officer, Role.village_officer,
-                Role.credit_proxy, Role.farmer)
-DESK = require_roles(*CONSENT_DESK)
+
+
+def _link(href: str, label: str, resource: str, purpose: str = "view",
+          **extra: Any) -> dict[str, Any]:
+    """A navigation entry, shown to the roles the one table lets reach the resource."""
+    return {"href": href, "label": label, "resource": resource, "purpose": purpose,
+            "roles": sorted(roles_with(resource, purpose)), **extra}
+
+
 NAV = [
-    {"href": "/ingest/batches", "label": _("数据归集"), "roles": CLERKS},
-    {"href": "/ingest/quarantine", "label": _("隔离区"), "roles": CLERKS},
-    {"href": "/ingest/matches", "label": _("身份待确认"), "roles": CLERKS},
-    {"href": "/ingest/held", "label": _("授权暂存"), "roles": CLERKS},
+    _link("/ingest/batches", _("数据归集"), "batch"),
+    _link("/ingest/quarantine", _("隔离区"), "quarantine"),
+    _link("/ingest/matches", _("身份待确认"), "match"),
+    _link("/ingest/held", _("授权暂存"), "held_value", "overview"),
 ]
-SUBJECT_LINKS = [{"href": "/subjects/{id}/credit-file", "label": _("信用档案")},
-                 {"href": "/subjects/{id}/consent", "label": _("信息采集授权"),
-                  "kinds": ("household", "person"), "roles": CONSENT_DESK}]
+SUBJECT_LINKS = [_link("/subjects/{id}/credit-file", _("信用档案"), "subject", "credit_file"),
+                 _link("/subjects/{id}/consent", _("信息采集授权"), "subject", "collect_consent",
+                       kinds=("household", "person"))]
+#: Feature gates read from the one table (rows are scoped by the services).
+BATCHES, HELD = allowed("batch"), allowed("held_value", "overview")
+QUARANTINE, RESOLVE = allowed("quarantine"), allowed("quarantine", "resolve")
+MATCHES, DECIDE = allowed("match"), allowed("match", "decide")
+#: Who records a household's signed collection consent and sees what is held for it (counts).
+DESK = allowed("subject", "collect_consent")
 
 
 def _departments() -> dict[str, tuple[str, str]]:
@@ -42,20 +56,16 @@ def _departments() -> dict[str, tuple[str, str]]:
 
 
 @router.get("/ingest/batches", response_class=HTMLResponse)
-def batches(request: Request, page: int = 1, user: User = Depends(CLERK),
+def batches(request: Request, page: int = 1, user: User = Depends(BATCHES),
             db: Session = Depends(get_db)) -> HTMLResponse:
-    stmt = sa.select(Batch)
-    if Role(user.role) == Role.department_feed:
-        stmt = stmt.where(Batch.department == (user.department_code or "-"))
-    rows = db.scalars(stmt.order_by(Batch.id.desc()).limit(100).offset((max(page, 1) - 1) * 100)
-                      ).all()
+    rows = list_batches(db, user, page)
     return render(request, "ingest/batches.html", user=user, batches=rows,
                   departments=_departments(), page=page)
 
 
 @router.get("/ingest/quarantine", response_class=HTMLResponse)
 def quarantine(request: Request, department: str = "", status: str = "open", page: int = 1,
-               user: User = Depends(CLERK), db: Session = Depends(get_db)
+               user: User = Depends(QUARANTINE), db: Session = Depends(get_db)
                ) -> HTMLResponse:
     result = q.list_rows(db, request.app.state.cipher, user, department=department or None,
                          status=status, page=page)
@@ -65,16 +75,15 @@ def quarantine(request: Request, department: str = "", status: str = "open", pag
 
 
 @router.get("/ingest/quarantine/{row_id}", response_class=HTMLResponse)
-def quarantine_row(request: Request, row_id: int, user: User = Depends(CLERK),
+def quarantine_row(request: Request, row_id: int, user: User = Depends(QUARANTINE),
                    db: Session = Depends(get_db)) -> HTMLResponse:
-    row = q.get_row(db, user, row_id)
-    item = q.row_item(request.app.state.cipher, row, "")
+    item = q.row_detail(db, request.app.state.cipher, user, row_id)
     return render(request, "ingest/quarantine_row.html", user=user, item=item)
 
 
 @router.post("/ingest/quarantine/{row_id}/fix", dependencies=[Depends(verify_csrf)])
 async def quarantine_fix(request: Request, row_id: int,
-                         user: User = Depends(CLERK),
+                         user: User = Depends(RESOLVE),
                          db: Session = Depends(get_db)) -> RedirectResponse:
     form = await request.form()
     changes = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("col:")}
@@ -89,7 +98,7 @@ async def quarantine_fix(request: Request, row_id: int,
 @router.post("/ingest/quarantine/replay", dependencies=[Depends(verify_csrf)])
 def quarantine_replay(request: Request, department: str = Form(""),
                       ids: list[int] = Form(default_factory=list),
-                      user: User = Depends(CLERK),
+                      user: User = Depends(RESOLVE),
                       db: Session = Depends(get_db)) -> RedirectResponse:
     q.replay(db, request.app.state.cipher, user, ids=ids or None, department=department or None)
     return RedirectResponse(f"/ingest/quarantine?department={department}&done=replayed",
@@ -98,14 +107,14 @@ def quarantine_replay(request: Request, department: str = Form(""),
 
 @router.post("/ingest/quarantine/discard", dependencies=[Depends(verify_csrf)])
 def quarantine_discard(ids: list[int] = Form(default_factory=list),
-                       user: User = Depends(CLERK),
+                       user: User = Depends(RESOLVE),
                        db: Session = Depends(get_db)) -> RedirectResponse:
     q.discard(db, user, ids)
     return RedirectResponse("/ingest/quarantine?done=discarded", status_code=303)
 
 
 @router.get("/ingest/matches", response_class=HTMLResponse)
-def matches(request: Request, user: User = Depends(CLERK),
+def matches(request: Request, user: User = Depends(MATCHES),
             db: Session = Depends(get_db)) -> HTMLResponse:
     items = q.list_matches(db, request.app.state.cipher, user)
     return render(request, "ingest/matches.html", user=user, items=items,
@@ -114,7 +123,7 @@ def matches(request: Request, user: User = Depends(CLERK),
 
 @router.post("/ingest/matches/{match_id}", dependencies=[Depends(verify_csrf)])
 def decide(request: Request, match_id: int, decision: str = Form(...),
-           user: User = Depends(CLERK),
+           user: User = Depends(DECIDE),
            db: Session = Depends(get_db)) -> RedirectResponse:
     q.decide(db, request.app.state.cipher, user, match_id, confirm=decision == "confirm")
     return RedirectResponse("/ingest/matches", status_code=303)
@@ -132,21 +141,14 @@ def credit_file_page(request: Request, subject_id: int, as_of: dt.date | None = 
 # -- held until consent (授权暂存) -------------------------------------------------------------------
 
 def _indicator_names() -> dict[str, tuple[str, str]]:
-    from ctown.catalogue.service import load_catalogue
-
     return {c: (i.name_zh, i.name_en) for c, i in load_catalogue().indicators.items()}
 
 
 @router.get("/ingest/held", response_class=HTMLResponse)
-def held_overview(request: Request, user: User = Depends(CLERK),
-                  db: Session = Depends(get_db)) -> HTMLResponse:
+def held_page(request: Request, user: User = Depends(HELD),
+              db: Session = Depends(get_db)) -> HTMLResponse:
     """Counts per indicator of the values waiting for a collection consent (never values)."""
-    from ctown.ingest.models import HeldValue
-
-    rows = db.execute(sa.select(HeldValue.indicator_code, sa.func.count(),
-                                sa.func.count(sa.distinct(HeldValue.household_id)))
-                      .group_by(HeldValue.indicator_code).order_by(HeldValue.indicator_code)
-                      ).all()
+    rows = held_overview(db, user)
     return render(request, "ingest/held.html", user=user, rows=rows, names=_indicator_names())
 
 
@@ -154,12 +156,9 @@ def held_overview(request: Request, user: User = Depends(CLERK),
 def consent_page(request: Request, subject_id: int,
                  user: User = Depends(DESK),
                  db: Session = Depends(get_db)) -> HTMLResponse:
-    from ctown.db import utcnow
-    from ctown.ingest.hold import held_summary
-
     summary = held_summary(db, user, subject_id, utcnow())
     return render(request, "ingest/consent.html", user=user, s=summary,
-                  names=_indicator_names(), today=dt.date.today().isoformat(),  # noqa: DTZ011
+                  names=_indicator_names(), today=rules.today().isoformat(),
                   message={"granted": _("授权已记录，暂存的数据已转入信用档案"),
                            "revoked": _("授权已撤回：此后收到的需授权数据将被暂存")}.get(
                       request.query_params.get("done", "")))
@@ -170,8 +169,6 @@ def consent_grant(request: Request, subject_id: int, signed_on: dt.date = Form(.
                   form_no: str = Form(""), years: int = Form(3),
                   user: User = Depends(DESK),
                   db: Session = Depends(get_db)) -> RedirectResponse:
-    from ctown.ingest.hold import grant_and_release
-
     grant_and_release(db, request.app.state.cipher, user, subject_id=subject_id,
                       signed_on=signed_on, form_no=form_no, years=years)
     return RedirectResponse(f"/subjects/{subject_id}/consent?done=granted", status_code=303)
@@ -182,7 +179,5 @@ def consent_grant(request: Request, subject_id: int, signed_on: dt.date = Form(.
 def consent_revoke(subject_id: int, consent_id: int,
                    user: User = Depends(DESK),
                    db: Session = Depends(get_db)) -> RedirectResponse:
-    from ctown.privacy.service import revoke_consent
-
     revoke_consent(db, user, consent_id)
     return RedirectResponse(f"/subjects/{subject_id}/consent?done=revoked", status_code=303)

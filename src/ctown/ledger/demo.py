@@ -4,15 +4,15 @@ and one offline receipt in the work folder for the auditor to try the standalone
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from ctown.capabilities import DemoContext
 from ctown.ledger import receipts, service, tasks
-from ctown.settings import Settings
 
 
-def build(session: Session, settings: Settings, workdir: Path) -> None:
+def build(session: Session, ctx: DemoContext) -> None:
+    settings, workdir = ctx.settings, ctx.workdir
     tasks.append_all(session, settings)
     log = service.open_log(session, settings)
     if log.size == 0:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from ctown.access.policy import Reach, reaches
 from ctown.access.scope import get_subject_for
-from ctown.accounts.roles import Role
 from ctown.errors import Conflict, NotFound
 from ctown.i18n import Message, _
 from ctown.ledger import merkle, service
@@ -23,9 +23,6 @@ from ctown.ledger.verifier import RECEIPT_FORMAT
 if TYPE_CHECKING:
     from ctown.accounts.models import User
     from ctown.settings import Settings
-
-#: Roles that audit the whole log (县中心, 第三方评估, 个人信息保护负责人).
-AUDIT_ROLES = frozenset({Role.county_admin, Role.evaluator, Role.privacy_officer})
 
 
 def build_receipt(session: Session, settings: Settings, leaf_index: int) -> dict[str, Any]:
@@ -73,12 +70,13 @@ def receipt_for_record(session: Session, settings: Settings, kind: str, ref: int
 
 def receipt_for(session: Session, settings: Settings, actor: User, leaf_index: int
                 ) -> dict[str, Any]:
-    """A receipt for whoever may see the record: auditors any, others only records of subjects in
+    """A receipt for whoever may see the record: those who audit the whole log (the one table's
+    ``ledger`` row: 县中心, 第三方评估, 个人信息保护负责人) any, others only records of subjects in
     their scope (a farmer: their own household). Anything else is "not found"."""
     from ctown.privacy.service import audit
 
     receipt = build_receipt(session, settings, leaf_index)
-    if Role(actor.role) not in AUDIT_ROLES:
+    if Reach.all not in reaches("ledger", "view", actor.role):
         subject_id = receipt["record"].get("record", {}).get("subject_id")
         if not isinstance(subject_id, int):
             raise NotFound()

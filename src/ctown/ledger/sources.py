@@ -1,5 +1,8 @@
 """What the ledger commits to: the source tables and the canonical record of each row.
 
+Every capability declares its own sources (``Capability.ledger`` in its ``capability.py``); the
+ledger knows none of them by name, so a new capability's table goes on the log by declaring it.
+
 A leaf is ``canonical({"kind": kind, "ref": id, "record": record})`` — sorted keys, no spaces,
 UTF-8 (:func:`ctown.registry.events.canonical`). ``ctown ledger verify`` re-derives every leaf from
 its row, so a row changed, deleted or inserted behind the platform's back shows up by kind and id.
@@ -17,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.capabilities import optional_module
+from ctown.capabilities import CapabilityError, capabilities
 from ctown.registry.events import canonical
 
 
@@ -82,61 +85,19 @@ def leaf_object(data: bytes) -> dict[str, Any]:
 
 
 # -- the sources of this platform ----------------------------------------------------------------
-def _change_event_source() -> Source | None:
-    from ctown.registry.models import ChangeEvent
-
-    table = ChangeEvent.__table__
-    assert isinstance(table, sa.Table)
-    return Source("change_event", table, "id",
-                  ("id", "occurred_at", "subject_id", "actor_id", "source", "action", "entity",
-                   "payload", "digest"))
-
-
-def _loan_decision_source() -> Source | None:
-    """Every step of a loan application (submit, reviews, approval, refusal) — append-only."""
-    models = optional_module("lending", "models")
-    transition = getattr(models, "Transition", None) if models else None
-    if transition is None:
-        return None
-    table = transition.__table__
-    return Source("loan_decision", table, "id",
-                  ("id", "application_id", "action", "from_state", "to_state", "actor_id",
-                   "actor_role", "at", "reason"))
-
-
-def _credit_value_source() -> Source | None:
-    """Every value that entered a credit file (信用档案), from any department or collection point."""
-    models = optional_module("ingest", "models")
-    value = getattr(models, "IndicatorValue", None) if models else None
-    if value is None:
-        return None
-    return Source("credit_value", value.__table__, "id",
-                  ("id", "subject_id", "indicator_code", "value_num", "value_text", "observed_on",
-                   "batch_id", "department", "catalogue_version", "recorded_at", "digest"))
-
-
-def _grade_source() -> Source | None:
-    """Every grade given (五级十档); ``is_current`` changes when superseded, so it is left out."""
-    models = optional_module("scoring", "models")
-    grade = getattr(models, "GradeRecord", None) if models else None
-    if grade is None:
-        return None
-    return Source("grade", grade.__table__, "id",
-                  ("id", "subject_id", "score", "grade", "pd", "model_version", "scored_at"))
-
-
 def all_sources() -> dict[str, Source]:
-    """Change events of the registry (every credit-file change and grade), then what other
-    capabilities declare in ``ctown.<capability>.ledger.ledger_sources()`` (the audit
-    trail with consents, and credit-report queries); loan decisions from lending's transitions."""
-    found = [_change_event_source(), _credit_value_source(), _grade_source(),
-             _loan_decision_source()]
-    for cap in ("privacy",):
-        module = optional_module(cap, "ledger")
-        fn = getattr(module, "ledger_sources", None) if module else None
-        if fn:
-            found.extend(s for s in fn() if isinstance(s, Source))
-    return {s.kind: s for s in found if s is not None}
+    """What every capability declares (``Capability.ledger``), in capability order: the
+    registry's change events (every credit-file change), the audit trail and credit-report
+    queries, the credit-file values, the grades, the loan decisions…"""
+    found: dict[str, Source] = {}
+    for cap in capabilities():
+        for declared in cap.ledger:
+            if declared.kind in found:
+                raise CapabilityError(f"ledger source {declared.kind!r} declared twice "
+                                      f"(again by {cap.name})")
+            found[declared.kind] = Source(declared.kind, declared.table(), declared.id_column,
+                                          declared.columns)
+    return found
 
 
 def iter_records(session: Session, source: Source, chunk: int = 5000

@@ -8,8 +8,9 @@ transaction; nothing else changes an application's state.
 
 Rules enforced here, and only here:
 - no step skipped: each review action is allowed only in the state that waits for it;
-- the reviewer has the right role *and* place: the village officer of the applicant's village,
-  the township officer of its township, a bank officer of the product's bank;
+- the reviewer has the right role *and* place (:data:`REVIEW_STEPS`, :data:`REVIEWER_PLACE`): the
+  village officer of the applicant's village, the township officer of its township, a bank
+  officer of the product's bank;
 - no one approves twice: a person who already approved a step of this application cannot approve
   another one;
 - no self-approval and no relatives: a reviewer whose own household (户) is the applicant, or who
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ctown.accounts.roles import ROLE_LABELS, Role
 from ctown.i18n import Message, _
 
 
@@ -74,13 +76,22 @@ ACTION_LABELS = {
 }
 
 #: Which role reviews in which state, and where the approval leads.
-REVIEW_STEPS: dict[State, tuple[str, Action, State]] = {
-    State.submitted: ("village_officer", Action.village_approve, State.village_approved),
-    State.village_approved: ("township_officer", Action.township_approve, State.township_approved),
-    State.township_approved: ("bank_officer", Action.bank_approve, State.approved),
+REVIEW_STEPS: dict[State, tuple[Role, Action, State]] = {
+    State.submitted: (Role.village_officer, Action.village_approve, State.village_approved),
+    State.village_approved: (Role.township_officer, Action.township_approve,
+                             State.township_approved),
+    State.township_approved: (Role.bank_officer, Action.bank_approve, State.approved),
+}
+#: Who decides a human review of an automated refusal, and who pays out an approved loan.
+REVIEWER_OF_REFUSAL = DISBURSER = Role.bank_officer
+#: Where a reviewer belongs: (attribute of the application, the same place of the officer).
+REVIEWER_PLACE: dict[Role, tuple[str, str]] = {
+    Role.village_officer: ("village_code", "region_code"),
+    Role.township_officer: ("township_code", "region_code"),
+    Role.bank_officer: ("bank_code", "bank_code"),
 }
 APPROVALS = frozenset(a for _r, a, _s in REVIEW_STEPS.values()) | {Action.overturn}
-APPLICANT_ROLES = frozenset({"farmer", "credit_proxy", "village_officer"})
+#: Applications still waiting for someone to act (the 3-working-day clock runs).
 OPEN_STATES = frozenset({State.submitted, State.village_approved, State.township_approved,
                          State.review_requested})
 
@@ -94,13 +105,17 @@ class IllegalTransition(Exception):
 @dataclass(frozen=True)
 class Actor:
     user_id: int
-    role: str
+    role: Role
     region_code: str
     bank_code: str | None = None
     #: The household (户) the person belongs to, if they are a registered villager.
     household_id: int | None = None
-    #: For applicant-side actors: may they act for this application's subject?
+    #: May they act for this application's subject (the access layer's "act_for": the household,
+    #: its proxy under a mandate in force, the village officer)?
     acts_for_applicant: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))
 
 
 @dataclass(frozen=True)
@@ -128,8 +143,6 @@ def _refuse(msgid: str, **params: object) -> IllegalTransition:
     return IllegalTransition(Message(msgid, dict(params)))
 
 
-ROLE_NAMES = {"village_officer": _("村信息员"), "township_officer": _("乡镇信用服务站工作人员"),
-              "bank_officer": _("银行客户经理")}
 #: Actions that start a new round of review (approvals before them no longer count).
 _ROUND_STARTS = frozenset({Action.submit, Action.resubmit, Action.overturn})
 
@@ -139,13 +152,24 @@ def current_round(history: Sequence[Step]) -> Sequence[Step]:
     return history[starts[-1]:] if starts else history
 
 
-def _check_reviewer(app: Application, actor: Actor, role: str, history: Sequence[Step]) -> None:
+def reviewer_of(state: State) -> Role | None:
+    """Who must act next on an application in ``state`` (none when it waits for no officer)."""
+    if state == State.review_requested:
+        return REVIEWER_OF_REFUSAL
+    step = REVIEW_STEPS.get(state)
+    return step[0] if step else None
+
+
+def waiting_for(role: Role | str) -> frozenset[State]:
+    """The states in which applications wait for an officer of ``role`` (their review queue)."""
+    return frozenset(s for s in OPEN_STATES if reviewer_of(s) == role)
+
+
+def _check_reviewer(app: Application, actor: Actor, role: Role, history: Sequence[Step]) -> None:
     if actor.role != role:
-        raise _refuse(_("此步骤须由{role}办理"), role=ROLE_NAMES[role])
-    place_ok = {"village_officer": actor.region_code == app.village_code,
-                "township_officer": actor.region_code == app.township_code,
-                "bank_officer": actor.bank_code == app.bank_code}[role]
-    if not place_ok:
+        raise _refuse(_("此步骤须由{role}办理"), role=ROLE_LABELS[role])
+    app_place, officer_place = REVIEWER_PLACE[role]
+    if getattr(actor, officer_place) != getattr(app, app_place):
         raise _refuse(_("您不负责该申请所在的村、乡镇或银行"))
     if actor.household_id is not None and actor.household_id in (app.subject_id, app.household_id):
         raise _refuse(_("本人或同户亲属的申请须回避，不能由您审批"))
@@ -169,25 +193,25 @@ def next_state(app: Application, actor: Actor, action: Action, history: Sequence
     if action in (Action.uphold, Action.overturn):
         if state != State.review_requested:
             raise _refuse(_("当前状态“{state}”下不能进行人工复核"), state=STATE_LABELS[state])
-        _check_reviewer(app, actor, "bank_officer", history)
+        _check_reviewer(app, actor, REVIEWER_OF_REFUSAL, history)
         return State.rejected if action == Action.uphold else State.submitted
     if action == Action.disburse:
         if state != State.approved:
             raise _refuse(_("只有已批准的申请才能放款"))
-        _check_reviewer(app, actor, "bank_officer", ())
+        _check_reviewer(app, actor, DISBURSER, ())
         return State.disbursed
     step = REVIEW_STEPS.get(state)
     if step is None:
         raise _refuse(_("当前状态“{state}”下不能审批"), state=STATE_LABELS[state])
     role, approve, target = step
     if action not in (approve, Action.return_, Action.reject):
-        raise _refuse(_("不能跳过审批步骤：当前应由{role}办理"), role=ROLE_NAMES[role])
+        raise _refuse(_("不能跳过审批步骤：当前应由{role}办理"), role=ROLE_LABELS[role])
     _check_reviewer(app, actor, role, history)
     return {approve: target, Action.return_: State.returned, Action.reject: State.rejected}[action]
 
 
 def _applicant_action(state: State, actor: Actor, action: Action) -> State:
-    if actor.role not in APPLICANT_ROLES or not actor.acts_for_applicant:
+    if not actor.acts_for_applicant:
         raise _refuse(_("只有申请人或其授权代理人可以这样做"))
     if action == Action.resubmit and state == State.returned:
         return State.submitted
@@ -197,3 +221,23 @@ def _applicant_action(state: State, actor: Actor, action: Action) -> State:
         return State.withdrawn
     raise _refuse(_("当前状态“{state}”下不能{action}"), state=STATE_LABELS[state],
                   action=ACTION_LABELS[action])
+
+
+#: The actions a page offers, in the order it shows them.
+_OFFERED = (Action.village_approve, Action.township_approve, Action.bank_approve,
+            Action.overturn, Action.return_, Action.reject, Action.uphold, Action.resubmit,
+            Action.request_review, Action.withdraw, Action.disburse)
+
+
+def allowed_actions(app: Application, actor: Actor, history: Sequence[Step] = ()
+                    ) -> list[Action]:
+    """What ``actor`` may do now with ``app`` (the buttons of its page): every action the machine
+    would accept, a reason given where one is needed."""
+    out = []
+    for action in _OFFERED:
+        try:
+            next_state(app, actor, action, history, reason="-")
+        except IllegalTransition:
+            continue
+        out.append(action)
+    return out

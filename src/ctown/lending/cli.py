@@ -88,10 +88,7 @@ def remind() -> None:
 
 @app.command("send-notices")
 def send_notices() -> None:
-    """Send committed notices that were not sent yet (e.g. after a crash)."""
-    from ctown.lending.notices import deliver_pending, use_backend
+    """Send committed notices that were not sent yet (alias of ``ctown notify send``)."""
+    from ctown.notify.cli import send_waiting
 
-    settings, _engine, factory = _open()
-    use_backend(settings.sms_backend)
-    with factory.begin() as session:
-        _print({"sent": deliver_pending(session)})
+    _print({"sent": send_waiting()["sent"]})

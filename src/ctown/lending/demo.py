@@ -14,27 +14,51 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.accounts.models import ProxyMandate, User
+from ctown.access import rules
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.capabilities import DemoContext
 from ctown.errors import DomainError
 from ctown.lending import grants, loans, service, workdays
-from ctown.lending.approval import Action
+from ctown.lending.approval import Action, State
 from ctown.lending.decision import Request
 from ctown.lending.models import LoanApplication, Transition, VillageGrant
 from ctown.registry.models import Subject
 from ctown.scoring.models import GradeRecord
-from ctown.settings import Settings
 
 HISTORY = 30
 
 
-def _user(session: Session, username: str) -> User | None:
-    return session.scalar(sa.select(User).where(User.username == username))
+@dataclass(frozen=True)
+class _Cast:
+    """The demo accounts lending needs, by role: the officers of the first two villages, their
+    township, the bank, the farmer, the proxy."""
+
+    villages: list[User]  # first village first
+    township: User
+    bank: User
+    farmer: User | None
+    proxy: User | None
+
+    @classmethod
+    def of(cls, session: Session, ctx: DemoContext) -> _Cast | None:
+        villages = ctx.users_of(session, Role.village_officer)[:2]
+        township = ctx.user(session, Role.township_officer)
+        bank = ctx.user(session, Role.bank_officer)
+        if not villages or township is None or bank is None:
+            return None
+        return cls(villages, township, bank, ctx.user(session, Role.farmer),
+                   ctx.user(session, Role.credit_proxy))
+
+    @property
+    def village(self) -> User:
+        return self.villages[0]
 
 
 def _graded(session: Session, village: str, grades: tuple[str, ...], limit: int) -> list[int]:
@@ -45,19 +69,17 @@ def _graded(session: Session, village: str, grades: tuple[str, ...], limit: int)
     return list(session.scalars(stmt))
 
 
-def build(session: Session, settings: Settings, workdir: Path) -> None:
-    users = {n: _user(session, n) for n in ("village", "village2", "township", "bank",
-                                            "farmer", "proxy", "insurer")}
-    village, bank = users["village"], users["bank"]
-    if village is None or bank is None or users["township"] is None:
+def build(session: Session, ctx: DemoContext) -> None:
+    cast = _Cast.of(session, ctx)
+    if cast is None:
         return
     if session.scalar(sa.select(VillageGrant.id).where(
-            VillageGrant.village_code == village.region_code).limit(1)) is not None:
+            VillageGrant.village_code == cast.village.region_code).limit(1)) is not None:
         return
-    grants.grant(session, bank, village.region_code, "rcb_credit")
-    _history(session, users)
-    _waiting(session, users)
-    loans.assess_all(session, bank)
+    grants.grant(session, cast.bank, cast.village.region_code, "rcb_credit")
+    _history(session, cast)
+    _waiting(session, cast)
+    loans.assess_all(session, cast.bank)
 
 
 def _apply(session: Session, actor: User, subject_id: int, product: str, req: Request
@@ -70,20 +92,18 @@ def _apply(session: Session, actor: User, subject_id: int, product: str, req: Re
     return app
 
 
-def _waiting(session: Session, users: dict[str, User | None]) -> None:
+def _waiting(session: Session, cast: _Cast) -> None:
     """Applications in flight: one in each review queue, and a refusal put before a person."""
-    farmer, proxy, village = users["farmer"], users["proxy"], users["village"]
-    assert village is not None
+    farmer, proxy, village = cast.farmer, cast.proxy, cast.village
     if farmer is not None and farmer.subject_id is not None:
         app = _apply(session, farmer, farmer.subject_id, "rcb_credit",
                      Request(Decimal("50000"), 12, "equal_instalment"))
-        if app is not None and app.state == "declined":  # e.g. an elderly household head
+        if app is not None and app.state == State.declined:  # e.g. an elderly household head
             service.act(session, farmer, app.id, Action.request_review)
         elif app is not None:
-            _to_bank(session, users, app)
+            _to_bank(session, cast, app)
     if proxy is not None:
-        mandated = session.scalar(sa.select(ProxyMandate.subject_id).where(
-            ProxyMandate.proxy_id == proxy.id).limit(1))
+        mandated = session.scalar(rules.mandated_subjects(proxy.id).limit(1))
         if mandated is not None:
             _apply(session, proxy, mandated, "rcb_credit",
                    Request(Decimal("30000"), 12, "interest_first"))
@@ -91,20 +111,20 @@ def _waiting(session: Session, users: dict[str, User | None]) -> None:
     for hid in reversed(_graded(session, village.region_code, ("A1", "A2", "B1"), 200)):
         app = _apply(session, village, hid, "rcb_credit",
                      Request(Decimal("40000"), 24, "equal_instalment"))
-        if app is not None and app.state == "submitted":
-            _to_bank(session, users, app)
+        if app is not None and app.state == State.submitted:
+            _to_bank(session, cast, app)
             break
 
 
-def _to_bank(session: Session, users: dict[str, User | None], app: LoanApplication) -> None:
-    service.act(session, users["village"], app.id, Action.village_approve)  # type: ignore[arg-type]
-    service.act(session, users["township"], app.id, Action.township_approve)  # type: ignore[arg-type]
+def _to_bank(session: Session, cast: _Cast, app: LoanApplication) -> None:
+    service.act(session, cast.village, app.id, Action.village_approve)
+    service.act(session, cast.township, app.id, Action.township_approve)
 
 
-def _history(session: Session, users: dict[str, User | None]) -> None:
+def _history(session: Session, cast: _Cast) -> None:
     rng = random.Random(20261124)  # noqa: S311 - demo data, not secrets
     today = workdays.local_date(dt.datetime.now(dt.UTC))
-    officers = [u for u in (users["village"], users["village2"]) if u is not None]
+    officers = cast.villages
     products = ["rcb_credit"] * 5 + ["rcb_collateral", "rcb_supply_chain", "rcb_insured"]
     made = 0
     for officer in officers:
@@ -116,30 +136,31 @@ def _history(session: Session, users: dict[str, User | None]) -> None:
             req = Request(Decimal(rng.randrange(10, 80) * 1000), 12, "equal_instalment",
                           "large_machinery", Decimal("150000"), Decimal("100000"))
             app = _apply(session, officer, hid, product, req)
-            if app is None or app.state != "submitted":
+            if app is None or app.state != State.submitted:
                 continue
             # The first (insured) loan fell behind recently: special mention, for the insurer.
             disbursed = today - dt.timedelta(days=100 if made == 0 else rng.randrange(60, 240))
-            _walk_backdated(session, users, app, disbursed, rng.choice((0, 1, 1, 2, 2, 3, 5)))
-            loan = loans.disburse(session, users["bank"], app.id, on=disbursed)  # type: ignore[arg-type]
+            _walk_backdated(session, cast, app, disbursed, rng.choice((0, 1, 1, 2, 2, 3, 5)))
+            loan = loans.disburse(session, cast.bank, app.id, on=disbursed)
             late = made == 0 or rng.random() < 0.04
             for inst in loan.instalments:
                 if inst.due_on >= today or (late and inst.number >= 2):
                     break
-                loans.repay(session, users["bank"], loan.id,  # type: ignore[arg-type]
+                loans.repay(session, cast.bank, loan.id,
                             inst.principal + inst.interest,
                             paid_on=inst.due_on - dt.timedelta(days=rng.randrange(0, 5)))
             made += 1
 
 
-def _walk_backdated(session: Session, users: dict[str, User | None], app: LoanApplication,
+def _walk_backdated(session: Session, cast: _Cast, app: LoanApplication,
                     disbursed: dt.date, days: int) -> None:
     """The four steps, then the times moved back to before the disbursement (for the figures)."""
-    for who, action in (("village", Action.village_approve), ("township",
-                                                               Action.township_approve),
-                        ("bank", Action.bank_approve)):
-        actor = users[who] if who != "village" else session.get(User, app.submitted_by)
-        service.act(session, actor, app.id, action)  # type: ignore[arg-type]
+    officer = session.get(User, app.submitted_by)  # the village officer who filed it
+    assert officer is not None
+    for actor, action in ((officer, Action.village_approve),
+                          (cast.township, Action.township_approve),
+                          (cast.bank, Action.bank_approve)):
+        service.act(session, actor, app.id, action)
     start = dt.datetime.combine(disbursed - dt.timedelta(days=days + 3), dt.time(1, 30),
                                 tzinfo=dt.UTC)
     approved = dt.datetime.combine(workdays.add_working_days(

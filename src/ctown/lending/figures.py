@@ -18,11 +18,13 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import region_prefix
+from ctown.access.scope import require, visible
 from ctown.accounts.models import User
 from ctown.lending import workdays
+from ctown.lending.access import APPLICATIONS, LOANS
+from ctown.lending.approval import Action
 from ctown.lending.loanbook import NON_PERFORMING
-from ctown.lending.models import Loan, LoanApplication, Transition
+from ctown.lending.models import Loan, LoanApplication, LoanStatus, Transition
 from ctown.registry.models import Region
 
 _LOAN_COLS = {"village": pl.Utf8, "bank": pl.Utf8, "kind": pl.Utf8, "grade": pl.Utf8,
@@ -30,19 +32,15 @@ _LOAN_COLS = {"village": pl.Utf8, "bank": pl.Utf8, "kind": pl.Utf8, "grade": pl.
 
 
 def _filters(actor: User | None) -> tuple[Any, Any]:
-    if actor is None or actor.role == "county_admin":
-        return sa.true(), sa.true()
-    if actor.role == "bank_officer":
-        return Loan.bank_code == actor.bank_code, LoanApplication.bank_code == actor.bank_code
-    prefix = region_prefix(actor)
-    return (Loan.village_code.startswith(prefix, autoescape=True),
-            LoanApplication.village_code.startswith(prefix, autoescape=True))
+    """The loans and applications counted for the actor: their region's, or their bank's."""
+    require(actor, "lending_figures", "view")
+    return visible(LOANS, actor, "figures"), visible(APPLICATIONS, actor, "figures")
 
 
 def _loans(session: Session, where: Any) -> pl.DataFrame:
     rows = session.execute(sa.select(Loan.village_code, Loan.bank_code, Loan.product_kind,
                                      Loan.grade, Loan.outstanding, Loan.classification)
-                           .where(Loan.status == "active", where)).all()
+                           .where(Loan.status == LoanStatus.active, where)).all()
     frame = pl.DataFrame([(r[0], r[1], r[2], r[3] or "-", float(r[4]), r[5]) for r in rows],
                          schema=_LOAN_COLS, orient="row")
     return frame
@@ -50,7 +48,7 @@ def _loans(session: Session, where: Any) -> pl.DataFrame:
 
 def _approvals(session: Session, where: Any) -> pl.DataFrame:
     approved = (sa.select(Transition.application_id, sa.func.max(Transition.at).label("at"))
-                .where(Transition.action == "bank_approve")
+                .where(Transition.action == Action.bank_approve)
                 .group_by(Transition.application_id).subquery())
     rows = session.execute(sa.select(LoanApplication.village_code, LoanApplication.bank_code,
                                      LoanApplication.submitted_at, approved.c.at)
@@ -72,7 +70,7 @@ def _ratio(part: float, whole: float) -> float | None:
 def _metrics(loans: pl.DataFrame, approvals: pl.DataFrame) -> dict[str, Any]:
     total = float(loans["outstanding"].sum() or 0.0)
     credit = float(loans.filter(pl.col("kind") == "pure_credit")["outstanding"].sum() or 0.0)
-    npl = float(loans.filter(pl.col("classification").is_in(list(NON_PERFORMING)))
+    npl = float(loans.filter(pl.col("classification").is_in(sorted(NON_PERFORMING)))
                 ["outstanding"].sum() or 0.0)
     by_grade = {g: {"loans": n, "outstanding": round(o, 2)} for g, n, o in
                 loans.group_by("grade").agg(pl.len(), pl.col("outstanding").sum())

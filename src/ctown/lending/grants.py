@@ -16,15 +16,17 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from ctown.access.scope import region_prefix
+from ctown.access import rules
+from ctown.access.scope import allowed, get_for, require, scope
 from ctown.accounts.models import User
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import credit_file, notices, workdays
-from ctown.lending.models import CreditLine, VillageGrant
+from ctown.lending.access import CREDIT_LINES, GRANT_VILLAGES, GRANTS
+from ctown.lending.models import CreditLine, LineStatus, VillageGrant
 from ctown.lending.products import Product
-from ctown.lending.service import HEAD_RELATIONS, product_or_404
+from ctown.lending.service import product_or_404
 from ctown.registry.models import Region, Subject
 from ctown.scoring.service import current_grades
 
@@ -55,22 +57,28 @@ class Preview:
                 "by_reason": dict(self.rows.group_by("reason").len().sort("reason").iter_rows())}
 
 
-def _village_for(session: Session, actor: User, village_code: str) -> Region:
-    if actor.role not in ("bank_officer", "village_officer", "township_officer", "county_admin"):
-        raise Forbidden()
-    village = session.get(Region, village_code)
-    if village is None or village.level != "village":
-        raise NotFound()
-    if actor.role != "bank_officer" and not village_code.startswith(region_prefix(actor)):
+def _village_for(session: Session, actor: User | None, village_code: str, purpose: str
+                 ) -> Region:
+    """The village of a grant to be made, for ``purpose`` ("preview" or "grant"): refused (403)
+    to a role that never does this; "not found" (the denial logged) outside the actor's reach."""
+    require(actor, "grant_village", purpose)
+    village: Region = get_for(session, actor, GRANT_VILLAGES, village_code, purpose)
+    if village.level != "village":
         raise NotFound()
     return village
+
+
+def may_grant(actor: User | None, product: Product) -> bool:
+    """Does the actor grant this product (a bank officer, for the products of their own bank)?"""
+    return allowed(actor, "grant_village", "grant") and (
+        actor is None or actor.bank_code == product.bank_code)
 
 
 def _households(session: Session, village_code: str, today: dt.date) -> pl.DataFrame:
     head = aliased(Subject)
     stmt = (sa.select(Subject.id, Subject.household_no, Subject.name, head.birth_date)
             .outerjoin(head, sa.and_(head.household_id == Subject.id,
-                                     head.relation.in_(HEAD_RELATIONS)))
+                                     head.relation.in_(rules.HEAD_RELATIONS)))
             .where(Subject.kind == "household", Subject.region_code == village_code)
             .order_by(Subject.id))
     rows = session.execute(stmt).all()
@@ -83,13 +91,23 @@ def _households(session: Session, village_code: str, today: dt.date) -> pl.DataF
     return frame.with_columns(age=(years - before_birthday.cast(pl.Int32)).cast(pl.Int32))
 
 
-def preview(session: Session, actor: User, village_code: str, product_code: str,
+def preview(session: Session, actor: User | None, village_code: str, product_code: str,
             today: dt.date | None = None) -> Preview:
+    """Who of the village would get what, and why (an officer of the place, or any bank)."""
+    product = _village_product(product_code)
+    village = _village_for(session, actor, village_code, "preview")
+    return _preview(session, village, product, today or workdays.local_date(utcnow()))
+
+
+def _village_product(product_code: str) -> Product:
     product = product_or_404(product_code)
     if "household" not in product.eligibility.subject_kinds:
         raise Invalid(Message(_("该产品不面向农户，不能整村授信")))
-    village = _village_for(session, actor, village_code)
-    today = today or workdays.local_date(utcnow())
+    return product
+
+
+def _preview(session: Session, village: Region, product: Product, today: dt.date) -> Preview:
+    village_code = village.code
     frame = _households(session, village_code, today)
     ids = frame["subject_id"].to_list()
     grades = current_grades(session, ids)
@@ -103,12 +121,12 @@ def preview(session: Session, actor: User, village_code: str, product_code: str,
                           "rate": [product.rate_for(t) for t in product.grades.values()]},
                          schema={"grade": pl.Utf8, "limit": pl.Decimal(14, 2),
                                  "rate": pl.Decimal(6, 2)})
-    rules = product.eligibility
+    criteria = product.eligibility
     frame = frame.join(terms, on="grade", how="left").with_columns(
         reason=pl.when(pl.col("grade").is_null()).then(pl.lit("no_grade"))
         .when(pl.col("punished")).then(pl.lit("punished"))
-        .when(pl.col("age").is_not_null() & ~pl.col("age").is_between(rules.age_min,
-                                                                       rules.age_max))
+        .when(pl.col("age").is_not_null() & ~pl.col("age").is_between(criteria.age_min,
+                                                                       criteria.age_max))
         .then(pl.lit("age"))
         .when(pl.col("limit").is_null()).then(pl.lit("grade"))
         .otherwise(pl.lit("ok")))
@@ -116,19 +134,21 @@ def preview(session: Session, actor: User, village_code: str, product_code: str,
     return Preview(village, product, frame)
 
 
-def grant(session: Session, actor: User, village_code: str, product_code: str,
+def grant(session: Session, actor: User | None, village_code: str, product_code: str,
           months_valid: int = 12, today: dt.date | None = None) -> VillageGrant:
     """Grant the previewed lines in one batch (bank officer of the product's bank)."""
-    product = product_or_404(product_code)
-    if actor.role != "bank_officer" or actor.bank_code != product.bank_code:
+    product = _village_product(product_code)
+    if not may_grant(actor, product):
         raise Forbidden(Message(_("只有该产品所属银行的客户经理可以整村授信")))
+    village = _village_for(session, actor, village_code, "grant")
     today = today or workdays.local_date(utcnow())
-    view = preview(session, actor, village_code, product_code, today)
+    view = _preview(session, village, product, today)
     elig = view.eligible
     valid_until = dt.date(today.year + (today.month - 1 + months_valid) // 12,
                           (today.month - 1 + months_valid) % 12 + 1, 1)
     batch = VillageGrant(village_code=village_code, product_code=product.code,
-                         bank_code=product.bank_code, granted_by=actor.id,
+                         bank_code=product.bank_code,
+                         granted_by=actor.id if actor is not None else None,
                          valid_until=valid_until, households=view.rows.height,
                          granted=elig.height,
                          total_limit=sum(elig["limit"].to_list(), Decimal("0.00")))
@@ -136,37 +156,41 @@ def grant(session: Session, actor: User, village_code: str, product_code: str,
     session.flush()
     # A new grant replaces the village's earlier lines of the same product.
     session.execute(sa.update(CreditLine).where(
-        CreditLine.product_code == product.code, CreditLine.status == "active",
+        CreditLine.product_code == product.code, CreditLine.status == LineStatus.active,
         CreditLine.subject_id.in_(sa.select(Subject.id).where(
-            Subject.region_code == village_code))).values(status="superseded"))
+            Subject.region_code == village_code))).values(status=LineStatus.superseded))
     rows = [{"grant_id": batch.id, "subject_id": sid, "product_code": product.code,
              "grade": grade, "amount": limit, "rate_pct": rate, "valid_until": valid_until,
-             "status": "active"}
+             "status": LineStatus.active}
             for sid, grade, limit, rate in elig.select("subject_id", "grade", "limit", "rate")
             .iter_rows()]
     if rows:
         session.execute(sa.insert(CreditLine), rows)
-    notices.queue(session, user_id=actor.id, msgid=_(
+    notices.queue(session, user_id=actor.id if actor is not None else None, msgid=_(
         "{village} 整村授信完成：{granted}/{households} 户获得预授信，合计 {total} 元"),
         params={"village": view.village.name, "granted": batch.granted,
                 "households": batch.households, "total": batch.total_limit})
     return batch
 
 
-def get_grant_for(session: Session, actor: User, grant_id: int) -> VillageGrant:
-    batch = session.get(VillageGrant, grant_id)
-    if batch is None:
-        raise NotFound()
-    _village_for(session, actor, batch.village_code)  # same visibility as the preview
+def get_grant_for(session: Session, actor: User | None, grant_id: int) -> VillageGrant:
+    """A grant made: its village's officers and the granting bank; "not found" (the denial
+    logged) for anyone else."""
+    batch: VillageGrant = get_for(session, actor, GRANTS, grant_id)
     return batch
 
 
-def lines_of(session: Session, grant_id: int) -> list[tuple[CreditLine, str]]:
+def lines_of(session: Session, grant_id: int, actor: User | None = None
+             ) -> list[tuple[CreditLine, str]]:
+    """The lines of a grant with the households' names (as far as the actor reaches them)."""
     stmt = (sa.select(CreditLine, Subject.name).join(Subject, Subject.id == CreditLine.subject_id)
             .where(CreditLine.grant_id == grant_id).order_by(Subject.household_no))
-    return [(line, name) for line, name in session.execute(stmt).all()]
+    return [(line, name) for line, name in session.execute(scope(stmt, actor, CREDIT_LINES)).all()]
 
 
-def grants_of_village(session: Session, village_code: str) -> list[VillageGrant]:
-    return list(session.scalars(sa.select(VillageGrant).where(
-        VillageGrant.village_code == village_code).order_by(VillageGrant.id.desc())))
+def grants_of_village(session: Session, actor: User | None, village_code: str
+                      ) -> list[VillageGrant]:
+    """The grants of a village the actor reaches (a bank: its own), newest first."""
+    stmt = scope(sa.select(VillageGrant).where(VillageGrant.village_code == village_code),
+                 actor, GRANTS)
+    return list(session.scalars(stmt.order_by(VillageGrant.id.desc())))

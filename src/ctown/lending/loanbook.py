@@ -11,27 +11,41 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from ctown.i18n import _
 
-CATEGORIES = ("normal", "special_mention", "substandard", "doubtful", "loss")
-CATEGORY_LABELS = {"normal": _("正常"), "special_mention": _("关注"), "substandard": _("次级"),
-                   "doubtful": _("可疑"), "loss": _("损失")}
+
+class Category(StrEnum):
+    """The five categories (贷款五级分类), best first."""
+
+    normal = "normal"                    # 正常
+    special_mention = "special_mention"  # 关注
+    substandard = "substandard"          # 次级
+    doubtful = "doubtful"                # 可疑
+    loss = "loss"                        # 损失
+
+
+CATEGORIES = tuple(Category)
+CATEGORY_LABELS = {Category.normal: _("正常"), Category.special_mention: _("关注"),
+                   Category.substandard: _("次级"), Category.doubtful: _("可疑"),
+                   Category.loss: _("损失")}
 #: Catalogue codes of indicator I0506 (贷款五级分类).
 CATEGORY_CODES = {c: str(i) for i, c in enumerate(CATEGORIES, start=1)}
-NON_PERFORMING = frozenset({"substandard", "doubtful", "loss"})
+#: Non-performing loans (不良贷款): substandard, doubtful and loss — the NPL ratio's numerator.
+NON_PERFORMING = frozenset({Category.substandard, Category.doubtful, Category.loss})
 
 
-def classify(days_past_due: int) -> str:
+def classify(days_past_due: int) -> Category:
     if days_past_due <= 0:
-        return "normal"
+        return Category.normal
     if days_past_due <= 90:
-        return "special_mention"
+        return Category.special_mention
     if days_past_due <= 180:
-        return "substandard"
+        return Category.substandard
     if days_past_due <= 360:
-        return "doubtful"
-    return "loss"
+        return Category.doubtful
+    return Category.loss
 
 
 @dataclass

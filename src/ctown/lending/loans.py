@@ -11,13 +11,15 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import allowed, get_for, reaches_row, require, scope
 from ctown.accounts.models import User
 from ctown.db import utcnow
-from ctown.errors import Conflict, Forbidden, Invalid, NotFound
+from ctown.errors import Conflict, Invalid
 from ctown.i18n import Message, _
 from ctown.lending import credit_file, loanbook, notices, schedule, service, workdays
+from ctown.lending.access import LOANS
 from ctown.lending.approval import Action, State
-from ctown.lending.models import Instalment, Loan, Repayment
+from ctown.lending.models import Instalment, Loan, LoanStatus, Repayment
 from ctown.lending.products import get_product
 from ctown.registry.service import record_change
 
@@ -29,6 +31,7 @@ def _today() -> dt.date:
 def disburse(session: Session, actor: User, application_id: int,
              on: dt.date | None = None) -> Loan:
     """Sign the contract and pay out an approved application (bank officer of its bank)."""
+    require(actor, "application", "disburse")
     app = service.act(session, actor, application_id, Action.disburse)
     product = get_product(app.product_code)
     if app.offer_amount is None or app.offer_rate_pct is None or product is None:
@@ -60,32 +63,29 @@ def disburse(session: Session, actor: User, application_id: int,
 
 def _balance(session: Session, subject_id: int) -> Decimal:
     total = session.scalar(sa.select(sa.func.sum(Loan.outstanding)).where(
-        Loan.subject_id == subject_id, Loan.status == "active"))
+        Loan.subject_id == subject_id, Loan.status == LoanStatus.active))
     return Decimal(total or 0)
 
 
-def _scope(actor: User) -> sa.ColumnElement[bool]:
-    if actor.role == "bank_officer":
-        return Loan.bank_code == (actor.bank_code or "")
-    if actor.role == "insurer":
-        return Loan.product_kind == "insurance"
-    app_scope = service.scope_applications(sa.select(service.LoanApplication.subject_id), actor)
-    if actor.role in ("farmer", "credit_proxy"):
-        return Loan.subject_id.in_(app_scope)
-    return Loan.village_code.startswith(service.region_prefix(actor), autoescape=True) \
-        if actor.role in ("county_admin", "township_officer", "village_officer") else sa.false()
-
-
-def get_loan_for(session: Session, actor: User, loan_id: int) -> Loan:
-    loan = session.scalar(sa.select(Loan).where(Loan.id == loan_id, _scope(actor)))
-    if loan is None:
-        raise NotFound()
+def get_loan_for(session: Session, actor: User | None, loan_id: int, purpose: str = "view"
+                 ) -> Loan:
+    """The loan, or NotFound when the actor may not reach it (another bank's: the denial logged)."""
+    loan: Loan = get_for(session, actor, LOANS, loan_id, purpose)
     return loan
 
 
-def list_loans(session: Session, actor: User, limit: int = 200) -> list[Loan]:
-    return list(session.scalars(sa.select(Loan).where(_scope(actor))
+def list_loans(session: Session, actor: User | None, limit: int = 200) -> list[Loan]:
+    return list(session.scalars(scope(sa.select(Loan), actor, LOANS)
                                 .order_by(Loan.id.desc()).limit(limit)))
+
+
+def actions_for(session: Session, actor: User, loan: Loan) -> frozenset[str]:
+    """What the actor may do now with this (visible) loan: record a repayment, compensate."""
+    if loan.status != LoanStatus.active:
+        return frozenset()
+    wanted = ["repay"] + (["compensate"] if loan.days_past_due > 0 else [])
+    return frozenset(p for p in wanted if allowed(actor, "loan", p)
+                     and reaches_row(session, actor, LOANS, loan.id, p))
 
 
 def _dues(loan: Loan) -> list[loanbook.Due]:
@@ -95,11 +95,11 @@ def _dues(loan: Loan) -> list[loanbook.Due]:
 
 def repay(session: Session, actor: User, loan_id: int, amount: Decimal,
           paid_on: dt.date | None = None, note: str | None = None) -> list[loanbook.Allocation]:
-    """Record a repayment (bank officer); on-time instalments go to the credit file."""
-    if actor.role != "bank_officer":
-        raise Forbidden()
-    loan = get_loan_for(session, actor, loan_id)
-    if loan.status != "active":
+    """Record a repayment (bank officer of the loan's bank); on-time instalments go to the credit
+    file."""
+    require(actor, "loan", "repay")
+    loan = get_loan_for(session, actor, loan_id, "repay")
+    if loan.status != LoanStatus.active:
         raise Conflict(Message(_("该贷款已结清")))
     amount = schedule.to_fen(Decimal(amount))
     if amount <= 0:
@@ -135,7 +135,7 @@ def _apply(session: Session, actor: User | None, loan: Loan, amount: Decimal, on
     loan.outstanding = sum((i.principal - max(Decimal(0), min(i.paid - i.interest, i.principal))
                             for i in loan.instalments), Decimal("0.00"))
     if all(i.paid >= i.principal + i.interest for i in loan.instalments):
-        loan.status = "closed" if source == "borrower" else "compensated"
+        loan.status = LoanStatus.closed if source == "borrower" else LoanStatus.compensated
         loan.outstanding, loan.closed_at = Decimal("0.00"), utcnow()
     record_change(session, actor=actor, source="lending", action="repay", entity="loan",
                   subject_id=loan.subject_id, payload={"loan": loan.id, "amount": str(amount),
@@ -146,11 +146,11 @@ def _apply(session: Session, actor: User | None, loan: Loan, amount: Decimal, on
 def assess(session: Session, actor: User | None, loan: Loan, today: dt.date) -> Loan:
     """Days past due and classification as of ``today``; a change goes to the credit file."""
     dues = _dues(loan)
-    dpd = loanbook.days_past_due(dues, today) if loan.status == "active" else 0
+    dpd = loanbook.days_past_due(dues, today) if loan.status == LoanStatus.active else 0
     category = loanbook.classify(dpd)
     changed = (dpd, category) != (loan.days_past_due, loan.classification)
     loan.days_past_due, loan.classification = dpd, category
-    loan.overdue_amount = loanbook.overdue_amount(dues, today) if loan.status == "active" \
+    loan.overdue_amount = loanbook.overdue_amount(dues, today) if loan.status == LoanStatus.active \
         else Decimal("0.00")
     loan.assessed_on = today
     if changed:
@@ -171,7 +171,7 @@ def assess(session: Session, actor: User | None, loan: Loan, today: dt.date) -> 
 def assess_all(session: Session, actor: User | None, today: dt.date | None = None) -> int:
     """Daily run over active loans (``ctown lending assess``)."""
     today = today or _today()
-    loans = session.scalars(sa.select(Loan).where(Loan.status == "active")).all()
+    loans = session.scalars(sa.select(Loan).where(Loan.status == LoanStatus.active)).all()
     for loan in loans:
         assess(session, actor, loan, today)
     return len(loans)
@@ -180,10 +180,9 @@ def assess_all(session: Session, actor: User | None, today: dt.date | None = Non
 def compensate(session: Session, actor: User, loan_id: int, reason: str,
                on: dt.date | None = None) -> Loan:
     """The insurer pays what is left of a force-majeure default (信用+保险), closing it."""
-    if actor.role != "insurer":
-        raise Forbidden()
-    loan = get_loan_for(session, actor, loan_id)
-    if loan.status != "active" or loan.days_past_due <= 0:
+    require(actor, "loan", "compensate")
+    loan = get_loan_for(session, actor, loan_id, "compensate")
+    if loan.status != LoanStatus.active or loan.days_past_due <= 0:
         raise Conflict(Message(_("只有逾期中的保险贷款可以代偿")))
     if not reason.strip():
         raise Invalid(Message(_("代偿须说明不可抗力事由")))
@@ -201,5 +200,5 @@ def instalments_of(loan: Loan) -> list[Instalment]:
     return list(loan.instalments)
 
 
-__all__ = ["State", "assess", "assess_all", "compensate", "disburse", "get_loan_for",
-           "list_loans", "repay"]
+__all__ = ["State", "actions_for", "assess", "assess_all", "compensate", "disburse",
+           "get_loan_for", "list_loans", "repay"]

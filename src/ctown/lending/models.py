@@ -1,19 +1,36 @@
 """Tables of financial services (金融服务): applications and their history, loans, instalments,
-repayments, whole-village credit lines (整村授信) and the notice outbox."""
+repayments, whole-village credit lines (整村授信). Notices live in the outbox of ctown.notify."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ctown.db import Base, UTCDateTime, utcnow
+from ctown.notify.models import Notification as Notice  # noqa: F401  # moved there (0012_notify)
 
 Money = sa.Numeric(14, 2)
 Rate = sa.Numeric(6, 2)
+
+
+class LoanStatus(StrEnum):
+    """Where a loan stands (its five-category classification is :mod:`ctown.lending.loanbook`)."""
+
+    active = "active"            # disbursed, not yet repaid
+    closed = "closed"            # repaid by the borrower
+    compensated = "compensated"  # the insurer paid a force-majeure default (代偿)
+
+
+class LineStatus(StrEnum):
+    """Where a pre-approved credit line (授信额度) stands."""
+
+    active = "active"
+    superseded = "superseded"  # by a later grant of the same product in the village
+    revoked = "revoked"
 
 
 class LoanApplication(Base):
@@ -103,8 +120,8 @@ class Loan(Base):
     method: Mapped[str] = mapped_column(sa.String(20))
     disbursed_on: Mapped[dt.date] = mapped_column(sa.Date)
     disbursed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    #: active, closed (repaid), compensated (insurer paid a force-majeure default).
-    status: Mapped[str] = mapped_column(sa.String(12), default="active", index=True)
+    #: A :class:`LoanStatus`.
+    status: Mapped[str] = mapped_column(sa.String(12), default=LoanStatus.active, index=True)
     outstanding: Mapped[Decimal] = mapped_column(Money)
     overdue_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     days_past_due: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -177,25 +194,8 @@ class CreditLine(Base):
     amount: Mapped[Decimal] = mapped_column(Money)
     rate_pct: Mapped[Decimal] = mapped_column(Rate)
     valid_until: Mapped[dt.date] = mapped_column(sa.Date)
-    #: active, superseded (by a later grant of the same product), revoked.
-    status: Mapped[str] = mapped_column(sa.String(12), default="active")
+    #: A :class:`LineStatus`.
+    status: Mapped[str] = mapped_column(sa.String(12), default=LineStatus.active)
 
     __table_args__ = (sa.Index("ix_credit_lines_subject_product", "subject_id", "product_code"),)
 
-
-class Notice(Base):
-    """Outbox of notices (SMS, in-app). Written in the transaction of the change that causes it
-    and sent only after that transaction commits, so no one hears of a change that was undone."""
-
-    __tablename__ = "lending_notices"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(sa.String(8))  # sms | in_app
-    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    subject_id: Mapped[int | None] = mapped_column(sa.ForeignKey("subjects.id"), index=True)
-    application_id: Mapped[int | None] = mapped_column(sa.ForeignKey("loan_applications.id"))
-    msgid: Mapped[str] = mapped_column(sa.String(200))
-    params: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
-    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

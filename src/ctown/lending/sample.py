@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access import rules
 from ctown.accounts.models import ProxyMandate, User
+from ctown.accounts.roles import Role
 from ctown.db import utcnow
 from ctown.registry.models import Region, Subject
 from ctown.scoring.grades import GRADES
@@ -56,7 +58,7 @@ def add_households(session: Session, village: str, count: int, *, seed: int = 7,
     ids = list(session.scalars(sa.select(Subject.id).where(
         Subject.household_no.startswith(tag)).order_by(Subject.id)))
     heads = [{"kind": "person", "name": f"张{i:05d}", "region_code": village,
-              "household_id": hid, "relation": "户主", "gender": "M",
+              "household_id": hid, "relation": rules.HEAD, "gender": "M",
               "birth_date": dt.date(1962 + rng.randrange(38), 1 + rng.randrange(12),
                                     1 + rng.randrange(28)), "created_at": now,
               "updated_at": now} for i, hid in enumerate(ids)]
@@ -72,7 +74,7 @@ def add_households(session: Session, village: str, count: int, *, seed: int = 7,
     return ids
 
 
-def _user(session: Session, username: str, role: str, region: str, **kw: object) -> User:
+def _user(session: Session, username: str, role: Role, region: str, **kw: object) -> User:
     user = session.scalar(sa.select(User).where(User.username == username))
     if user is None:
         user = User(username=username, display_name=username, role=role, region_code=region,
@@ -90,21 +92,21 @@ def build(session: Session, households: int = 12) -> County:
     county.households[VILLAGE2] = add_households(session, VILLAGE2, 4, grades=["A2"])
     h = county.households[VILLAGE]
     u = county.users
-    u["village"] = _user(session, "t_village", "village_officer", VILLAGE)
-    u["village_b"] = _user(session, "t_village_b", "village_officer", VILLAGE)
-    u["village2"] = _user(session, "t_village2", "village_officer", VILLAGE2)
-    u["township"] = _user(session, "t_township", "township_officer", TOWNSHIP)
-    u["township2"] = _user(session, "t_township2", "township_officer", TOWNSHIP2)
-    u["bank"] = _user(session, "t_bank", "bank_officer", COUNTY, bank_code="RCB")
-    u["bank_other"] = _user(session, "t_bank_x", "bank_officer", COUNTY, bank_code="XYZ")
-    u["admin"] = _user(session, "t_admin", "county_admin", COUNTY)
-    u["insurer"] = _user(session, "t_insurer", "insurer", COUNTY)
-    u["farmer"] = _user(session, "t_farmer", "farmer", VILLAGE, subject_id=h[0])
-    u["farmer_c"] = _user(session, "t_farmer_c", "farmer", VILLAGE, subject_id=h[2])
-    u["proxy"] = _user(session, "t_proxy", "credit_proxy", VILLAGE)
+    u["village"] = _user(session, "t_village", Role.village_officer, VILLAGE)
+    u["village_b"] = _user(session, "t_village_b", Role.village_officer, VILLAGE)
+    u["village2"] = _user(session, "t_village2", Role.village_officer, VILLAGE2)
+    u["township"] = _user(session, "t_township", Role.township_officer, TOWNSHIP)
+    u["township2"] = _user(session, "t_township2", Role.township_officer, TOWNSHIP2)
+    u["bank"] = _user(session, "t_bank", Role.bank_officer, COUNTY, bank_code="RCB")
+    u["bank_other"] = _user(session, "t_bank_x", Role.bank_officer, COUNTY, bank_code="XYZ")
+    u["admin"] = _user(session, "t_admin", Role.county_admin, COUNTY)
+    u["insurer"] = _user(session, "t_insurer", Role.insurer, COUNTY)
+    u["farmer"] = _user(session, "t_farmer", Role.farmer, VILLAGE, subject_id=h[0])
+    u["farmer_c"] = _user(session, "t_farmer_c", Role.farmer, VILLAGE, subject_id=h[2])
+    u["proxy"] = _user(session, "t_proxy", Role.credit_proxy, VILLAGE)
     # The second village officer lives in household h[4] (an A1 household of the village).
     head = session.scalar(sa.select(Subject.id).where(Subject.household_id == h[4]))
-    u["relative"] = _user(session, "t_village_rel", "village_officer", VILLAGE, subject_id=head)
+    u["relative"] = _user(session, "t_village_rel", Role.village_officer, VILLAGE, subject_id=head)
     session.add(ProxyMandate(proxy_id=u["proxy"].id, subject_id=h[1],
                              valid_until=utcnow() + dt.timedelta(days=365)))
     session.flush()

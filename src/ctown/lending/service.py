@@ -9,28 +9,43 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from ctown.access.scope import log_denied, region_prefix, visible_subjects
-from ctown.accounts.models import ProxyMandate, User
+from ctown.access import rules
+from ctown.access.policy import Reach, reaches
+from ctown.access.scope import (
+    SUBJECTS,
+    allowed,
+    get_for,
+    log_denied,
+    reaches_row,
+    scope,
+    visible,
+    visible_subjects,
+)
+from ctown.accounts.models import User
+from ctown.accounts.roles import Role
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import approval, credit_file, notices, workdays
+from ctown.lending.access import APPLICATIONS
 from ctown.lending.approval import Action, State
 from ctown.lending.decision import Decision, Facts, Request, age_on, decide
-from ctown.lending.models import LoanApplication, Notice, Transition
+from ctown.lending.models import LoanApplication, Transition
 from ctown.lending.products import Product, get_product
 from ctown.registry.models import ChangeEvent, Region, Subject
 from ctown.registry.service import change_record
 from ctown.scoring.models import GradeRecord
 
-HEAD_RELATIONS = ("户主", "head")
-CHANNELS = {"farmer": "farmer", "credit_proxy": "credit_proxy", "village_officer":
-            "village_officer"}
+Ts = TypeVarTuple("Ts")
+
+#: The channel an application came through (``LoanApplication.channel``), by the filer's role.
+CHANNELS: dict[Role, str] = {Role.farmer: "farmer", Role.credit_proxy: "credit_proxy",
+                             Role.village_officer: "village_officer"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,8 @@ class Applicant:
     village_code: str
     township_code: str
     household_id: int | None
+    #: May the actor file for this subject (the access layer's "act_for")?
+    acts_for: bool = False
 
 
 def product_or_404(code: str) -> Product:
@@ -81,7 +98,7 @@ def _facts_query() -> sa.Select[tuple[object, ...]]:
     # re-renders into the SQL text on every execution (a third of this query's CPU).
     birth = (sa.select(head.birth_date).where(head.household_id == Subject.id,
                                               sa.or_(*(head.relation == r
-                                                       for r in HEAD_RELATIONS)))
+                                                       for r in rules.HEAD_RELATIONS)))
              .limit(1).scalar_subquery())
     grade = (sa.select(GradeRecord.grade).where(GradeRecord.subject_id == Subject.id,
                                                 GradeRecord.is_current.is_(True))
@@ -92,14 +109,16 @@ def _facts_query() -> sa.Select[tuple[object, ...]]:
 
 
 def load_applicant(session: Session, actor: User, subject_id: int, today: dt.date) -> Applicant:
-    """The applicant as the actor may see it (scope), with what the decision needs."""
-    stmt = _facts_query().where(Subject.id == subject_id, visible_subjects(actor))
+    """The applicant as the actor may see it (scope), with what the decision needs and whether
+    the actor may file for it — in the same query."""
+    stmt = (_facts_query().add_columns(visible(SUBJECTS, actor, "act_for"))
+            .where(Subject.id == subject_id, visible_subjects(actor)))
     row = session.connection().execute(stmt).first()  # Core: plain columns, no ORM context
     if row is None:
         if session.get(Subject, subject_id) is not None:
-            log_denied(session, actor, f"subject {subject_id}")
+            log_denied(session, actor, f"subject {subject_id}: view")
         raise NotFound()
-    sid, kind, region, household, township, birth, grade, punished = row
+    sid, kind, region, household, township, birth, grade, punished, acting = row
     subject = SubjectRef(sid, kind, region, household)
     if subject.kind not in ("household", "entity"):
         raise Invalid(Message(_("只有农户或经营主体可以申请贷款")))
@@ -107,21 +126,26 @@ def load_applicant(session: Session, actor: User, subject_id: int, today: dt.dat
                   age=age_on(birth, today) if subject.kind == "household" else None,
                   punished=bool(punished))
     return Applicant(subject, facts, subject.region_code, township or subject.region_code,
-                     subject.id if subject.kind == "household" else None)
+                     subject.id if subject.kind == "household" else None, bool(acting))
 
 
-def acts_for(session: Session, actor: User, subject: Subject | SubjectRef) -> bool:
-    """May this person file or manage an application for ``subject``? (farmer, proxy, officer)"""
-    if actor.role == "farmer":
-        return actor.subject_id is not None and actor.subject_id in (subject.id,
-                                                                      subject.household_id)
-    if actor.role == "credit_proxy":
-        return session.scalar(sa.select(ProxyMandate.id).where(
-            ProxyMandate.proxy_id == actor.id, ProxyMandate.subject_id == subject.id,
-            ProxyMandate.revoked_at.is_(None), ProxyMandate.valid_until > utcnow())) is not None
-    if actor.role == "village_officer":
-        return actor.region_code == subject.region_code
-    return False
+def acts_for(session: Session, actor: User, subject_id: int) -> bool:
+    """May this person file or manage an application for the subject? The household itself, its
+    proxy under a mandate still in force (not expired, not revoked), the village officer."""
+    return reaches_row(session, actor, SUBJECTS, subject_id, "act_for")
+
+
+def may_apply(actor: User) -> bool:
+    """Does the person file applications at all (for their household or for others)?"""
+    return allowed(actor, "subject", "act_for")
+
+
+def default_subject(actor: User) -> int | None:
+    """Whom a form that names no applicant is for: the person's own household, for those who
+    act for it as themselves (the farmer); nobody for those who file for others."""
+    if Reach.self in reaches("subject", "act_for", actor.role):
+        return actor.subject_id
+    return None
 
 
 def _reasons(decision: Decision) -> list[dict[str, str]]:
@@ -152,21 +176,26 @@ class Filed:
             raise AttributeError(name) from exc
 
 
-def file_application(session: Session, actor: User, *, subject_id: int, product_code: str,
-                     req: Request, purpose: str | None = None, today: dt.date | None = None
-                     ) -> Filed:
+def file_application(session: Session, actor: User, *, subject_id: int | None,
+                     product_code: str, req: Request, purpose: str | None = None,
+                     today: dt.date | None = None) -> Filed:
     """File an application and decide at once (eligibility, offer, pre-approval): one query for
     the applicant, the decision in memory, then Core inserts of the application, its transition,
-    its change event and its notices in the caller's transaction."""
-    if actor.role not in CHANNELS:
+    its change event and its notices in the caller's transaction.
+
+    ``subject_id`` None: the actor's own household (:func:`default_subject`)."""
+    if not may_apply(actor):
         raise Forbidden(Message(_("您的角色不能提交贷款申请")))
+    subject_id = subject_id or default_subject(actor)
+    if subject_id is None:
+        raise Invalid(Message(_("请指定申请主体")))
     product = product_or_404(product_code)
     now = utcnow()
     today = today or workdays.local_date(now)
     who = load_applicant(session, actor, subject_id, today)
     subject = who.subject
-    if not acts_for(session, actor, subject):
-        log_denied(session, actor, f"lending apply for subject {subject_id}")
+    if not who.acts_for:
+        log_denied(session, actor, f"subject {subject_id}: act_for (lending apply)")
         raise Forbidden(Message(_("您没有代该主体申请的授权")))
     decision = decide(product, who.facts, req, today)
     offer = decision.offer
@@ -174,7 +203,7 @@ def file_application(session: Session, actor: User, *, subject_id: int, product_
         "subject_id": subject.id, "product_code": product.code,
         "product_version": product.version, "bank_code": product.bank_code,
         "village_code": who.village_code, "township_code": who.township_code,
-        "channel": CHANNELS[actor.role], "submitted_by": actor.id,
+        "channel": CHANNELS.get(Role(actor.role), str(actor.role)), "submitted_by": actor.id,
         "amount_requested": req.amount, "term_months": req.term_months, "method": req.method,
         "purpose": purpose, "collateral_type": req.collateral_type,
         "collateral_value": req.collateral_value, "contract_amount": req.contract_amount,
@@ -198,8 +227,8 @@ def file_application(session: Session, actor: User, *, subject_id: int, product_
     return filed
 
 
-def apply(session: Session, actor: User, *, subject_id: int, product_code: str, req: Request,
-          purpose: str | None = None, today: dt.date | None = None
+def apply(session: Session, actor: User, *, subject_id: int | None, product_code: str,
+          req: Request, purpose: str | None = None, today: dt.date | None = None
           ) -> tuple[LoanApplication, Decision]:
     """File an application and decide at once; returns the stored application (ORM, for pages,
     the demo and tests — the API answers from :func:`file_application` without loading it)."""
@@ -249,19 +278,9 @@ def _record(session: Session, app: _AppLike, actor: User, action: Action,
 
 
 def _queue(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Notices into the outbox of the caller's transaction, sent after it commits.
-
-    Same contract as :func:`notices.queue_many`, but a Core insert on the session's connection
-    (``queue_many`` goes through the ORM's bulk insert, ~3× the CPU on this hot path)."""
-    if not rows:
-        return
-    now = utcnow()
-    session.connection().execute(Notice.__table__.insert(), [
-        {"user_id": None, "subject_id": None, "application_id": None, **r,
-         "params": {k: str(v) for k, v in r["params"].items()}, "created_at": now,
-         "sent_at": None, "read_at": None} for r in rows])
-    session.info[notices._PENDING_KEY] = True
-    notices._watch()
+    """Notices into the outbox of the caller's transaction, sent after it commits (one Core
+    executemany on the session's connection: this is the instant decision's hot path)."""
+    notices.queue_many(session, rows)
 
 
 def _notify_decision(session: Session, app: _AppLike) -> None:
@@ -277,23 +296,20 @@ def _notify_decision(session: Session, app: _AppLike) -> None:
     _queue(session, rows)
 
 
-_REVIEWERS = {role: sa.select(User.id).where(User.role == role, User.is_active, column ==
-                                              sa.bindparam("place"))
-              for role, column in (("village_officer", User.region_code),
-                                   ("township_officer", User.region_code),
-                                   ("bank_officer", User.bank_code))}
+#: The officers of a role at a place (approval.REVIEWER_PLACE): who is told to act next.
+_REVIEWERS = {role: sa.select(User.id).where(User.role == role, User.is_active,
+                                              getattr(User, officer_place) == sa.bindparam("place"))
+              for role, (_app_place, officer_place) in approval.REVIEWER_PLACE.items()}
 
 
 def _reviewer_notices(session: Session, app: _AppLike,
                       msgid: str = _("贷款申请 {no} 等待您审批，期限 {due}"),
                       extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """In-app notices to whoever must act next (village, township or bank officers)."""
-    step = approval.REVIEW_STEPS.get(State(app.state))
-    if step is None and app.state != State.review_requested:
+    role = approval.reviewer_of(State(app.state))
+    if role is None:
         return []
-    role = step[0] if step else "bank_officer"
-    place = {"village_officer": app.village_code, "township_officer": app.township_code,
-             "bank_officer": app.bank_code}[role]
+    place = getattr(app, approval.REVIEWER_PLACE[role][0])
     params = {"no": str(app.id), "due": str(app.due_on), **(extra or {})}
     return [{"channel": "in_app", "user_id": uid, "application_id": app.id, "msgid": msgid,
              "params": params}
@@ -306,43 +322,42 @@ def _notify_reviewers(session: Session, app: _AppLike,
     _queue(session, _reviewer_notices(session, app, msgid, extra))
 
 
-def _scope(actor: User) -> sa.ColumnElement[bool]:
-    role = actor.role
-    if role == "bank_officer":
-        return LoanApplication.bank_code == (actor.bank_code or "")
-    if role in ("county_admin", "township_officer", "village_officer", "privacy_officer",
-                "evaluator"):
-        return LoanApplication.village_code.startswith(region_prefix(actor), autoescape=True)
-    if role == "farmer" and actor.subject_id is not None:
-        return LoanApplication.subject_id == actor.subject_id
-    if role == "credit_proxy":
-        return LoanApplication.subject_id.in_(sa.select(ProxyMandate.subject_id).where(
-            ProxyMandate.proxy_id == actor.id, ProxyMandate.revoked_at.is_(None)))
-    return sa.false()
+def scope_applications(stmt: sa.Select[*Ts], actor: User | None, purpose: str = "view"
+                       ) -> sa.Select[*Ts]:
+    """Restrict a select of applications to those the actor reaches for ``purpose``."""
+    return scope(stmt, actor, APPLICATIONS, purpose)
 
 
-def scope_applications(stmt: sa.Select[tuple[LoanApplication]], actor: User
-                       ) -> sa.Select[tuple[LoanApplication]]:
-    return stmt.where(_scope(actor))
-
-
-def get_application_for(session: Session, actor: User, application_id: int) -> LoanApplication:
-    app = session.scalar(scope_applications(
-        sa.select(LoanApplication).where(LoanApplication.id == application_id), actor))
-    if app is None:
-        if session.get(LoanApplication, application_id) is not None:
-            log_denied(session, actor, f"loan application {application_id}")
-        raise NotFound()
+def get_application_for(session: Session, actor: User | None, application_id: int,
+                        purpose: str = "view") -> LoanApplication:
+    """The application, or NotFound when the actor may not reach it (the denial logged)."""
+    app: LoanApplication = get_for(session, actor, APPLICATIONS, application_id, purpose)
     return app
 
 
 def _machine_actor(session: Session, actor: User, app: LoanApplication) -> approval.Actor:
-    subject = session.get(Subject, app.subject_id)
-    acting = bool(subject and acts_for(session, actor, subject))
-    return approval.Actor(user_id=actor.id, role=actor.role, region_code=actor.region_code,
+    return approval.Actor(user_id=actor.id, role=Role(actor.role), region_code=actor.region_code,
                           bank_code=actor.bank_code,
                           household_id=household_of(session, actor.subject_id),
-                          acts_for_applicant=acting)
+                          acts_for_applicant=acts_for(session, actor, app.subject_id))
+
+
+def _machine_app(session: Session, app: LoanApplication) -> approval.Application:
+    return approval.Application(State(app.state), app.village_code, app.township_code,
+                                app.bank_code, app.subject_id,
+                                household_of(session, app.subject_id))
+
+
+def _history(app: LoanApplication) -> list[approval.Step]:
+    return [approval.Step(Action(t.action), t.actor_id or 0) for t in app.transitions]
+
+
+def actions_for(session: Session, actor: User, app: LoanApplication) -> list[Action]:
+    """What the actor may do now with this (visible) application: the buttons of its page."""
+    if not reaches_row(session, actor, APPLICATIONS, app.id, "act"):
+        return []
+    return approval.allowed_actions(_machine_app(session, app),
+                                    _machine_actor(session, actor, app), _history(app))
 
 
 def act(session: Session, actor: User, application_id: int, action: Action | str,
@@ -350,13 +365,13 @@ def act(session: Session, actor: User, application_id: int, action: Action | str
     """Apply one step of the approval to an application (or refuse, saying why)."""
     app = get_application_for(session, actor, application_id)
     action = Action(action)
-    machine_app = approval.Application(
-        State(app.state), app.village_code, app.township_code, app.bank_code, app.subject_id,
-        household_of(session, app.subject_id))
-    history = [approval.Step(Action(t.action), t.actor_id or 0) for t in app.transitions]
+    if not reaches_row(session, actor, APPLICATIONS, app.id, "act"):
+        log_denied(session, actor, f"loan application {app.id}: act")
+        raise Forbidden(Message(_("您的角色无权执行此操作")))
     try:
-        target = approval.next_state(machine_app, _machine_actor(session, actor, app), action,
-                                     history, reason)
+        target = approval.next_state(_machine_app(session, app),
+                                     _machine_actor(session, actor, app), action,
+                                     _history(app), reason)
     except approval.IllegalTransition as exc:
         log_denied(session, actor, f"loan application {app.id}: {action.value}")
         raise Forbidden(exc.message) from exc
@@ -381,23 +396,20 @@ def _notify_transition(session: Session, app: LoanApplication, action: Action,
                   msgid=_("您的贷款申请 {no}：{state}{why}"),
                   params={"no": app.id, "state": label,
                           "why": f"（{reason.strip()}）" if reason and reason.strip() else ""})
-    if app.state in (State.submitted, State.village_approved, State.township_approved,
-                     State.review_requested):
+    if app.state in approval.OPEN_STATES:
         _notify_reviewers(session, app)
 
 
 def review_queue(session: Session, actor: User) -> list[LoanApplication]:
-    """What waits for this officer, oldest deadline first."""
-    waiting = {"village_officer": [State.submitted], "township_officer": [State.village_approved],
-               "bank_officer": [State.township_approved, State.review_requested]}.get(actor.role)
+    """What waits for this officer, oldest deadline first: applications the actor reaches to act
+    on, in a state that waits for the actor's role (approval's rule of who reviews which step)."""
+    waiting = approval.waiting_for(actor.role)
     if not waiting:
         return []
-    where = {"village_officer": LoanApplication.village_code == actor.region_code,
-             "township_officer": LoanApplication.township_code == actor.region_code,
-             "bank_officer": LoanApplication.bank_code == (actor.bank_code or "")}[actor.role]
-    stmt = (sa.select(LoanApplication).where(LoanApplication.state.in_(waiting), where)
-            .order_by(LoanApplication.due_on, LoanApplication.id).limit(500))
-    return list(session.scalars(stmt))
+    stmt = scope_applications(sa.select(LoanApplication).where(
+        LoanApplication.state.in_(sorted(waiting))), actor, "act")
+    return list(session.scalars(stmt.order_by(LoanApplication.due_on, LoanApplication.id)
+                                .limit(500)))
 
 
 def list_applications(session: Session, actor: User, limit: int = 200) -> list[LoanApplication]:
@@ -428,7 +440,7 @@ def deadline_reminders(session: Session, today: dt.date | None = None) -> int:
         msgid = (_("贷款申请 {no} 已超过审批期限 {due}，请立即办理") if dl.status == "overdue"
                  else _("贷款申请 {no} 的审批期限 {due} 即将到期，请及时办理"))
         already = session.scalar(sa.select(sa.func.count()).select_from(notices.Notice).where(
-            notices.Notice.application_id == app.id, notices.Notice.msgid == msgid,
+            *notices.about_application(app.id), notices.Notice.msgid == msgid,
             notices.Notice.params["day"].as_string() == today.isoformat()))
         if already:
             continue

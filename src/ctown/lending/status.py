@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.lending.models import CreditLine, Loan, LoanApplication, VillageGrant
+from ctown.lending.approval import OPEN_STATES
+from ctown.lending.loanbook import NON_PERFORMING
+from ctown.lending.models import CreditLine, LineStatus, Loan, LoanApplication, LoanStatus, VillageGrant
 
 
-def _count(session: Session, stmt: sa.Select[tuple[int]]) -> int:
+def _count(session: Session, stmt: sa.Select[int]) -> int:
     return int(session.scalar(stmt) or 0)
 
 
@@ -18,16 +20,15 @@ def counts(session: Session) -> dict[str, int]:
         "lending.applications": _count(session, sa.select(n).select_from(LoanApplication)),
         "lending.applications_open": _count(session, sa.select(n).select_from(LoanApplication)
                                             .where(LoanApplication.state.in_(
-                                                ["submitted", "village_approved",
-                                                 "township_approved", "review_requested"]))),
+                                                sorted(OPEN_STATES)))),
         "lending.loans": _count(session, sa.select(n).select_from(Loan)),
         "lending.loans_active": _count(session, sa.select(n).select_from(Loan)
-                                       .where(Loan.status == "active")),
+                                       .where(Loan.status == LoanStatus.active)),
         "lending.loans_non_performing": _count(session, sa.select(n).select_from(Loan).where(
-            Loan.status == "active",
-            Loan.classification.in_(["substandard", "doubtful", "loss"]))),
+            Loan.status == LoanStatus.active,
+            Loan.classification.in_(sorted(NON_PERFORMING)))),
         "lending.village_grants": _count(session, sa.select(n).select_from(VillageGrant)),
         "lending.credit_lines_active": _count(session, sa.select(n).select_from(CreditLine)
-                                              .where(CreditLine.status == "active")),
+                                              .where(CreditLine.status == LineStatus.active)),
     }
     return out

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from ctown.access.policy import Reach, reaches, roles_with
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.errors import DomainError, Invalid
 from ctown.i18n import Message, _
 from ctown.lending import approval, figures, grants, loans, notices, service
@@ -24,19 +24,24 @@ from ctown.web.templating import render
 router = APIRouter(prefix="/lending")
 CSRF = [Depends(verify_csrf)]
 
-_ALL = ["farmer", "credit_proxy", "village_officer", "township_officer", "bank_officer",
-        "county_admin", "insurer"]
-NAV = [{"href": "/lending", "label": _("贷款"), "roles": _ALL},
-       {"href": "/lending/figures", "label": _("金融指标"),
-        "roles": ["county_admin", "township_officer", "village_officer", "bank_officer"]}]
+
+def _nav(href: str, label: str, resource: str, purpose: str = "view") -> dict[str, object]:
+    """A menu entry shown to whoever reaches the resource (``roles``: the same, for readers of
+    the older key)."""
+    return {"href": href, "label": label, "resource": resource, "purpose": purpose,
+            "roles": sorted(roles_with(resource, purpose))}
+
+
+#: The menu: loans for whoever has loans to see (the household, its proxy, officers, banks,
+#: insurers); the figures for the officers, oversight and banks.
+NAV = [_nav("/lending", _("贷款"), "loan"),
+       _nav("/lending/figures", _("金融指标"), "lending_figures")]
+#: "Apply for …" on a subject's page: for those who file for other households (the proxy, the
+#: village officer), not for the household itself (its own form is in the menu).
 SUBJECT_LINKS = [{"href": "/lending/apply?subject={id}", "label": _("代为申请贷款"),
                   "kinds": ("household", "entity"),
-                  "roles": [Role.village_officer, Role.credit_proxy]}]
-ACTIONS_BY_ROLE = {
-    "village_officer": ["village_approve", "return", "reject"],
-    "township_officer": ["township_approve", "return", "reject"],
-    "bank_officer": ["bank_approve", "return", "reject", "overturn", "uphold"],
-}
+                  "roles": sorted(r for r in roles_with("subject", "act_for")
+                                  if Reach.self not in reaches("subject", "act_for", r))}]
 
 
 def _ctx(user: User) -> dict[str, object]:
@@ -51,13 +56,14 @@ def home(request: Request, user: Me, db: DB) -> HTMLResponse:
                   queue=service.review_queue(db, user), deadline=service.deadline,
                   applications=service.list_applications(db, user, 50),
                   loans=loans.list_loans(db, user, 50), inbox=notices.inbox(db, user.id, 10),
-                  can_apply=user.role in service.CHANNELS)
+                  can_apply=service.may_apply(user))
 
 
 @router.get("/apply", response_class=HTMLResponse)
 def apply_form(request: Request, user: Me, subject: int | None = None) -> HTMLResponse:
-    return render(request, "lending/apply.html", **_ctx(user),
-                  subject_id=subject or (user.subject_id if user.role == Role.farmer else None))
+    own = service.default_subject(user)
+    return render(request, "lending/apply.html", **_ctx(user), subject_id=subject or own,
+                  names_subject=own is None)
 
 
 def _decimal(text: str | None) -> Decimal | None:
@@ -81,13 +87,10 @@ def apply_submit(request: Request, user: Me, db: DB, product_code: Annotated[str
     value = _decimal(amount)
     if value is None or value <= 0:
         raise Invalid(Message(_("请填写申请金额")))
-    sid = subject_id or (user.subject_id if user.role == Role.farmer else None)
-    if sid is None:
-        raise Invalid(Message(_("请指定申请主体")))
     req = LoanRequest(value, term_months, method, collateral_type or None,
                       _decimal(collateral_value), _decimal(contract_amount))
-    app, decision = service.apply(db, user, subject_id=sid, product_code=product_code, req=req,
-                                  purpose=purpose)
+    app, decision = service.apply(db, user, subject_id=subject_id, product_code=product_code,
+                                  req=req, purpose=purpose)
     return render(request, "lending/decision.html", **_ctx(user), app=app, decision=decision)
 
 
@@ -95,8 +98,7 @@ def apply_submit(request: Request, user: Me, db: DB, product_code: Annotated[str
 def application_page(request: Request, application_id: int, user: Me, db: DB) -> HTMLResponse:
     app = service.get_application_for(db, user, application_id)
     return render(request, "lending/application.html", **_ctx(user), app=app,
-                  dl=service.deadline(app), actions=ACTIONS_BY_ROLE.get(user.role, []),
-                  applicant_side=user.role in service.CHANNELS)
+                  dl=service.deadline(app), actions=service.actions_for(db, user, app))
 
 
 @router.post("/applications/{application_id}/action", dependencies=CSRF)
@@ -115,8 +117,9 @@ def application_action(request: Request, application_id: int, user: Me, db: DB,
 
 @router.get("/loans/{loan_id}", response_class=HTMLResponse)
 def loan_page(request: Request, loan_id: int, user: Me, db: DB) -> HTMLResponse:
-    return render(request, "lending/loan.html", **_ctx(user),
-                  loan=loans.get_loan_for(db, user, loan_id))
+    loan = loans.get_loan_for(db, user, loan_id)
+    return render(request, "lending/loan.html", **_ctx(user), loan=loan,
+                  actions=loans.actions_for(db, user, loan))
 
 
 @router.post("/loans/{loan_id}/repay", dependencies=CSRF)
@@ -139,7 +142,8 @@ def grant_preview(request: Request, village_code: str, user: Me, db: DB,
     view = grants.preview(db, user, village_code, product)
     return render(request, "lending/grant_preview.html", **_ctx(user), view=view,
                   summary=view.summary(), reasons=grants.REASONS,
-                  history=grants.grants_of_village(db, village_code))
+                  can_grant=grants.may_grant(user, view.product),
+                  history=grants.grants_of_village(db, user, village_code))
 
 
 @router.post("/villages/{village_code}/grant", dependencies=CSRF)
@@ -153,7 +157,7 @@ def grant_submit(village_code: str, user: Me, db: DB,
 def grant_print(request: Request, grant_id: int, user: Me, db: DB) -> HTMLResponse:
     batch = grants.get_grant_for(db, user, grant_id)
     return render(request, "lending/grant_print.html", **_ctx(user), batch=batch,
-                  lines=grants.lines_of(db, batch.id))
+                  lines=grants.lines_of(db, batch.id, user))
 
 
 @router.get("/figures", response_class=HTMLResponse)

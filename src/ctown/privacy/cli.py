@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ctown.cli_support import database
-
-if TYPE_CHECKING:
-
-    pass
 
 keys_app = typer.Typer(help="字段加密密钥 / field-encryption keys", no_args_is_help=True,
                        pretty_exceptions_show_locals=False)
@@ -23,7 +19,6 @@ privacy_app = typer.Typer(help="个人信息保护 / privacy tasks", no_args_is_
 def register(root: typer.Typer) -> None:
     root.add_typer(keys_app, name="keys")
     root.add_typer(privacy_app, name="privacy")
-
 
 
 @keys_app.command("rotate")

@@ -4,22 +4,18 @@ complaint wait for an answer — so every role finds something on its privacy pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.accounts.models import User
+from ctown.accounts.roles import Role
+from ctown.capabilities import DemoContext
 from ctown.privacy import report, service, tasks
 from ctown.privacy.models import Complaint, Consent
-from ctown.settings import Settings
 
 
-def build(session: Session, settings: Settings, workdir: Path) -> None:
-    users = {u.username: u for u in session.scalars(sa.select(User).where(
-        User.username.in_(("farmer", "bank", "privacy"))))}
+def build(session: Session, ctx: DemoContext) -> None:
     tasks.notify_negatives(session)
-    farmer, bank = users.get("farmer"), users.get("bank")
+    farmer, bank = ctx.user(session, Role.farmer), ctx.user(session, Role.bank_officer)
     if farmer is None or bank is None or farmer.subject_id is None:
         return
     if session.scalar(sa.select(Consent.id).where(Consent.subject_id == farmer.subject_id,

@@ -1,15 +1,17 @@
 """Classification and masking (分级分类, 脱敏): one table decides, for each role and each
 sensitivity level of the catalogue, whether a value is shown in clear, masked, or not at all.
 
-Screens, the credit report and exports all go through :func:`visibility`; exports apply the
-same table to whole columns with :func:`apply_to_frame` (Polars), so a file never shows more
-than the screen.
+Screens, the credit file, the credit report and exports all go through :func:`visibility`;
+exports apply the same table to whole columns with :func:`apply_to_frame` (Polars), so a file
+never shows more than the screen. Names and identifiers of persons (the register, the credit
+file's heading) follow :func:`identity`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from enum import StrEnum
 
 import polars as pl
@@ -51,6 +53,33 @@ def visibility(role: Role | str, sensitivity: str) -> Visibility:
     levels = POLICY[Role(role)]
     index = SENSITIVITIES.index(sensitivity) if sensitivity in SENSITIVITIES else 3
     return levels[index]
+
+
+# -- names and identifiers of persons ------------------------------------------------------------
+#: Roles that see resident IDs and phone numbers in clear (others see them masked).
+CLEAR_IDENTIFIER_ROLES = frozenset({Role.village_officer, Role.township_officer})
+
+#: Roles that see names and birth dates of the subjects in their scope (others see 张*丰).
+CLEAR_NAME_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.village_officer,
+                              Role.evaluation_member, Role.credit_proxy, Role.bank_officer,
+                              Role.privacy_officer})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What of a person's identity a viewer sees in clear."""
+
+    names: bool
+    identifiers: bool
+
+
+def identity(role: Role | str | None, own: bool = False) -> Identity:
+    """Names and identifiers in clear for ``role``; ``own``: the viewer's own household (PIPL
+    art. 45: a farmer sees their own data in clear); ``None``: the county's own job."""
+    if role is None or own:
+        return Identity(names=True, identifiers=True)
+    return Identity(names=Role(role) in CLEAR_NAME_ROLES,
+                    identifiers=Role(role) in CLEAR_IDENTIFIER_ROLES)
 
 
 def table() -> list[dict[str, str]]:

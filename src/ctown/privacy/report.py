@@ -3,6 +3,11 @@ to a bank under the separate consent to provide it (PIPL art. 23).
 
 Both follow the one policy table (:mod:`ctown.privacy.policy`), leave out negative records the
 farmer has not yet been told about (条例 art. 15) and mark items under objection as disputed.
+
+The report is reached for the purpose ``credit_report`` (a consent of the bank in force), after
+:func:`ctown.privacy.service.request_access` has logged the query on the farmer's page; it is
+built from the credit file as the bank's role sees it (:func:`ctown.ingest.creditfile.build_file`),
+never through the raw file, which banks do not reach.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
+from ctown.accounts.roles import Role
 from ctown.catalogue.service import load_catalogue
+from ctown.ingest.creditfile import build_file
 from ctown.privacy import policy
 from ctown.privacy.models import NegativeNotice
 from ctown.privacy.service import Access, disputed_codes, request_access
@@ -26,7 +34,8 @@ def credit_report(session: Session, actor: User, subject_id: int, purpose: str,
     access = request_access(session, actor, subject_id, purpose, "query")
     if not access.allowed:
         return access, None
-    return access, build_report(session, actor, access.subject, locale)
+    subject = get_subject_for(session, actor, access.subject.id, "credit_report")
+    return access, build_report(session, actor, subject, locale)
 
 
 def notified(session: Session, subject_id: int) -> set[tuple[str, str]]:
@@ -39,9 +48,9 @@ def notified(session: Session, subject_id: int) -> set[tuple[str, str]]:
 
 def build_report(session: Session, actor: User, subject: Subject,
                  locale: str | None = None) -> dict[str, Any]:
-    from ctown.ingest.creditfile import credit_file
-
-    file = credit_file(session, actor, subject.id, locale=locale)
+    """The report of a subject the bank reached under consent (the query is already logged):
+    current values as the bank's role sees them, live negatives only, disputes marked."""
+    file = build_file(session, subject, Role(actor.role), locale=locale)
     catalogue = load_catalogue()
     told = notified(session, subject.id)
     disputed = disputed_codes(session, [subject.id, subject.household_id or subject.id])
@@ -53,12 +62,9 @@ def build_report(session: Session, actor: User, subject: Subject,
             continue
         if meta.negative and (ind.code, cur.observed_on.isoformat()) not in told:
             continue  # not live until the farmer has been told
-        shown = policy.shown(actor.role, meta.sensitivity, cur.value, cur.display)
-        if shown is None:
-            continue
+        # build_file left out what the role may not see, and masked what it sees masked.
         items.append({"code": ind.code, "name_zh": ind.name_zh, "name_en": ind.name_en,
-                      "value": shown, "unit": ind.unit,
-                      "visibility": str(policy.visibility(actor.role, meta.sensitivity)),
+                      "value": cur.display, "unit": ind.unit, "visibility": ind.visibility,
                       "observed_on": cur.observed_on.isoformat(), "department": cur.department,
                       "negative": meta.negative, "disputed": ind.code in disputed})
     return {"subject_id": file.subject_id, "kind": file.kind, "name": file.name,
@@ -98,6 +104,6 @@ def provide_data(session: Session, actor: User, subject_id: int, purpose: str
     frame = frame.filter(~pl.col("indicator_code").is_in(negatives) | pl.concat_str(
         [pl.col("indicator_code"), pl.col("observed_on").cast(pl.String)], separator="|"
     ).is_in([f"{c}|{d}" for c, d in told]))
-    sensitivity = {c: ind.sensitivity for c, ind in catalogue.indicators.items()}
+    sensitivity: dict[str, str] = {c: ind.sensitivity for c, ind in catalogue.indicators.items()}
     out = policy.apply_to_frame(frame, actor.role, sensitivity)
     return access, out.with_columns(pl.col("observed_on").cast(pl.String)).to_dicts()

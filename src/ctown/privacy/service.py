@@ -15,13 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.access.rules import CHINA, active_consent, household_id_of
-from ctown.access.scope import get_subject_for, visible_subjects
+from ctown.access.rules import CHINA, active_consent, household_id_of, household_members
+from ctown.access.scope import get_for, get_subject_for, require, scope
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.db import utcnow
-from ctown.errors import Forbidden, Invalid, NotFound
+from ctown.errors import Invalid
 from ctown.i18n import Message, _
+from ctown.privacy.access import AUDIT_TRAIL, COMPLAINTS, CONSENTS, OBJECTIONS, QUERIES
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
 from ctown.registry.models import Subject
 
@@ -43,17 +43,10 @@ PERSONAL_KINDS = ("person", "household")
 OBJECTION_DAYS = 20  # 条例 art. 25: answered within 20 days
 COMPLAINT_DAYS = 15
 MAX_CONSENT_DAYS = 3 * 366
-
-#: Who may record a farmer's authorisation: the farmer, their mandated proxy, or the village
-#: officer entering a signed paper form.
-CONSENT_ROLES = frozenset({Role.farmer, Role.credit_proxy, Role.village_officer})
-#: Who records a signed collection consent (信息采集授权书) — typed in from the paper form by
-#: the village, township or county office, or given by the farmer — and who may revoke it.
-COLLECT_ROLES = frozenset({Role.farmer, Role.credit_proxy, Role.village_officer,
-                           Role.township_officer, Role.county_admin})
-#: Who answers objections (the officers who verify the data) and who sees the audit trail.
-OBJECTION_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.privacy_officer})
-AUDIT_ROLES = frozenset({Role.county_admin, Role.evaluator, Role.privacy_officer})
+#: The subject's purposes (:mod:`ctown.access.policy`) of giving or revoking a consent: to a bank
+#: the household, its proxy or the village officer entering a signed paper form ("act_for"); the
+#: collection consent (信息采集授权书) also the township and county offices ("collect_consent").
+GIVE_TO_BANK, GIVE_FOR_COLLECTION = "act_for", "collect_consent"
 
 
 # -- audit trail ---------------------------------------------------------------------------------
@@ -68,26 +61,23 @@ def audit(session: Session, actor: User | None, action: str, target: str,
     return event
 
 
-def audit_events(session: Session, actor: User, *, action: str | None = None,
+def audit_events(session: Session, actor: User | None, *, action: str | None = None,
                  limit: int = 200) -> list[AuditEvent]:
-    _require(actor, AUDIT_ROLES)
-    stmt = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    """The audit trail (审计日志), newest first: for the county, the assessor and the privacy
+    officer (403 for anyone else)."""
+    require(actor, "audit", "view")
+    stmt = scope(sa.select(AuditEvent), actor, AUDIT_TRAIL)
     if action:
         stmt = stmt.where(AuditEvent.action.startswith(action, autoescape=True))
-    return list(session.scalars(stmt))
-
-
-def _require(actor: User, roles: frozenset[Role]) -> None:
-    if Role(actor.role) not in roles:
-        raise Forbidden(Message(_("您的角色无权执行此操作")))
+    return list(session.scalars(stmt.order_by(AuditEvent.id.desc()).limit(limit)))
 
 
 # -- consent -------------------------------------------------------------------------------------
 def grant_consent(session: Session, actor: User, *, subject_id: int, bank_code: str,
                   purpose: str, scope: str = "query", days: int = 90) -> Consent:
     """Record an authorisation of ``bank_code`` for ``purpose`` during ``days`` (revocable)."""
-    _require(actor, CONSENT_ROLES)
-    subject = get_subject_for(session, actor, subject_id)
+    require(actor, "subject", GIVE_TO_BANK)
+    subject = get_subject_for(session, actor, subject_id, GIVE_TO_BANK)
     if purpose not in PURPOSES or scope not in SCOPES or not bank_code.strip():
         raise Invalid(Message(_("授权的用途、范围或银行无效")))
     if not 1 <= days <= MAX_CONSENT_DAYS:
@@ -120,13 +110,9 @@ def grant_collection_consent(session: Session, actor: User | None, *, subject_id
     """Record a household's signed collection consent (信息采集授权书), valid ``years`` from
     signing. Only records it: the values held while it was missing are released by
     :func:`ctown.ingest.hold.grant_and_release`, which every caller outside tests should use."""
-    if actor is not None:
-        _require(actor, COLLECT_ROLES)
-        subject = get_subject_for(session, actor, subject_id)
-    else:  # a county batch job (``ctown consent import``) acts for the county
-        subject = session.get(Subject, subject_id)
-        if subject is None:
-            raise NotFound()
+    # ``actor=None``: a county batch job (``ctown consent import``) acting for the county.
+    require(actor, "subject", GIVE_FOR_COLLECTION)
+    subject = get_subject_for(session, actor, subject_id, GIVE_FOR_COLLECTION)
     if subject.kind not in PERSONAL_KINDS:
         raise Invalid(Message(_("只有农户和个人需要信息采集授权")))
     if not 1 <= years <= 5 or signed_on > utcnow().astimezone(CHINA).date():
@@ -143,25 +129,30 @@ def grant_collection_consent(session: Session, actor: User | None, *, subject_id
     return consent
 
 
-def revoke_consent(session: Session, actor: User, consent_id: int) -> Consent:
-    consent = session.get(Consent, consent_id)
-    if consent is None:
-        raise NotFound()
-    _require(actor, COLLECT_ROLES if consent.scope == COLLECT else CONSENT_ROLES)
-    get_subject_for(session, actor, consent.subject_id)
+def get_consent_for(session: Session, actor: User | None, consent_id: int) -> Consent:
+    """A consent the actor may see, else "not found" (the denial logged)."""
+    consent: Consent = get_for(session, actor, CONSENTS, consent_id)
+    return consent
+
+
+def revoke_consent(session: Session, actor: User | None, consent_id: int) -> Consent:
+    """Withdraw a consent (撤回授权): who may give it may take it back."""
+    consent = get_consent_for(session, actor, consent_id)
+    purpose = GIVE_FOR_COLLECTION if consent.scope == COLLECT else GIVE_TO_BANK
+    require(actor, "subject", purpose)
+    get_subject_for(session, actor, consent.subject_id, purpose)
     if consent.revoked_at is None:
-        consent.revoked_at, consent.revoked_by_id = utcnow(), actor.id
+        consent.revoked_at, consent.revoked_by_id = utcnow(), actor.id if actor else None
         audit(session, actor, "consent.revoke", f"consent {consent.id}",
               subject_id=consent.subject_id, bank=consent.bank_code)
     return consent
 
 
-def consents_for(session: Session, actor: User, subject_id: int) -> list[Consent]:
+def consents_for(session: Session, actor: User | None, subject_id: int) -> list[Consent]:
+    """The consents of a subject's household the actor may see (a bank: its own)."""
     subject = get_subject_for(session, actor, subject_id)
     stmt = sa.select(Consent).where(Consent.subject_id == household_id_of(subject))
-    if Role(actor.role) == Role.bank_officer:
-        stmt = stmt.where(Consent.bank_code == (actor.bank_code or ""))
-    return list(session.scalars(stmt.order_by(Consent.id.desc())))
+    return list(session.scalars(scope(stmt, actor, CONSENTS).order_by(Consent.id.desc())))
 
 
 @dataclass
@@ -182,7 +173,7 @@ def request_access(session: Session, actor: User, subject_id: int, purpose: str,
     Refusals are answered normally (not raised) so that the refused query is committed with the
     request and shows on the farmer's page.
     """
-    _require(actor, frozenset({Role.bank_officer}))
+    require(actor, "subject", "request_report")
     if purpose not in PURPOSES:
         raise Invalid(Message(_("查询用途无效")))
     # Asking is reached county-wide (the refusal goes on the farmer's query log); the data itself
@@ -206,23 +197,47 @@ def request_access(session: Session, actor: User, subject_id: int, purpose: str,
 
 def queries_for(session: Session, actor: User, subject_id: int | None = None
                 ) -> list[CreditQuery]:
-    """The query log of a subject's household — for the farmer, their own household."""
+    """The query log of a subject's household — for the farmer, their own household. Banks see
+    none: one bank does not learn which others asked."""
     if subject_id is None:
         if actor.subject_id is None:
             return []
         subject_id = actor.subject_id
     subject = get_subject_for(session, actor, subject_id)
-    household = household_id_of(subject)
-    members = sa.select(Subject.id).where(
-        sa.or_(Subject.id == household, Subject.household_id == household))
-    return list(session.scalars(sa.select(CreditQuery).where(CreditQuery.subject_id.in_(members))
+    members = household_members([household_id_of(subject)])
+    stmt = sa.select(CreditQuery).where(CreditQuery.subject_id.in_(members))
+    return list(session.scalars(scope(stmt, actor, QUERIES)
                                 .order_by(CreditQuery.id.desc()).limit(500)))
+
+
+@dataclass
+class HouseholdPage:
+    """The household's own privacy page: its consents, who looked, what the actor raised."""
+
+    subject_id: int | None
+    consents: list[Consent]
+    queries: list[CreditQuery]
+    objections: list[Objection]
+    complaints: list[Complaint]
+
+
+def household_page(session: Session, actor: User, subject_id: int | None = None
+                   ) -> HouseholdPage:
+    """The page of ``subject_id`` (default: the actor's own household) as the actor sees it."""
+    subject_id = subject_id or actor.subject_id
+    consents = consents_for(session, actor, subject_id) if subject_id else []
+    queries = queries_for(session, actor, subject_id) if subject_id else []
+    return HouseholdPage(subject_id, consents, queries,
+                         objections_for(session, actor, mine=True),
+                         complaints_for(session, actor))
 
 
 # -- objections (异议) -----------------------------------------------------------------------------
 def raise_objection(session: Session, actor: User, *, subject_id: int,
                     indicator_code: str | None, reason: str) -> Objection:
-    subject = get_subject_for(session, actor, subject_id)
+    """The household (or its proxy, or an officer for it) disputes a record (条例 art. 25)."""
+    require(actor, "subject", "object")
+    subject = get_subject_for(session, actor, subject_id, "object")
     if not reason.strip():
         raise Invalid(Message(_("请说明异议的理由")))
     now = utcnow()
@@ -236,12 +251,16 @@ def raise_objection(session: Session, actor: User, *, subject_id: int,
     return objection
 
 
+def get_objection_for(session: Session, actor: User | None, objection_id: int,
+                      purpose: str = "view") -> Objection:
+    """An objection the actor may see (or answer), else "not found" (the denial logged)."""
+    objection: Objection = get_for(session, actor, OBJECTIONS, objection_id, purpose)
+    return objection
+
+
 def answer_objection(session: Session, actor: User, objection_id: int, answer: str) -> Objection:
-    _require(actor, OBJECTION_ROLES)
-    objection = session.get(Objection, objection_id)
-    if objection is None:
-        raise NotFound()
-    get_subject_for(session, actor, objection.subject_id)
+    require(actor, "objection", "answer")
+    objection = get_objection_for(session, actor, objection_id, "answer")
     if not answer.strip():
         raise Invalid(Message(_("书面答复不能为空")))
     objection.answer, objection.status = answer.strip()[:4000], "answered"
@@ -251,11 +270,14 @@ def answer_objection(session: Session, actor: User, objection_id: int, answer: s
     return objection
 
 
-def objections_for(session: Session, actor: User, *, open_only: bool = False) -> list[Objection]:
-    stmt = (sa.select(Objection).join(Subject, Subject.id == Objection.subject_id)
-            .where(visible_subjects(actor)).order_by(Objection.due_at))
+def objections_for(session: Session, actor: User, *, open_only: bool = False,
+                   mine: bool = False, purpose: str = "view") -> list[Objection]:
+    """Objections the actor reaches for ``purpose``; ``mine``: only those the actor raised."""
+    stmt = scope(sa.select(Objection), actor, OBJECTIONS, purpose).order_by(Objection.due_at)
     if open_only:
         stmt = stmt.where(Objection.status == "open")
+    if mine:
+        stmt = stmt.where(Objection.raised_by_id == actor.id)
     return list(session.scalars(stmt.limit(500)))
 
 
@@ -289,11 +311,16 @@ def file_complaint(session: Session, actor: User, text: str,
     return complaint
 
 
+def get_complaint_for(session: Session, actor: User | None, complaint_id: int,
+                      purpose: str = "view") -> Complaint:
+    """A complaint the actor may see (their own; the privacy officer any), else "not found"."""
+    complaint: Complaint = get_for(session, actor, COMPLAINTS, complaint_id, purpose)
+    return complaint
+
+
 def answer_complaint(session: Session, actor: User, complaint_id: int, answer: str) -> Complaint:
-    _require(actor, frozenset({Role.privacy_officer}))
-    complaint = session.get(Complaint, complaint_id)
-    if complaint is None:
-        raise NotFound()
+    require(actor, "complaint", "answer")
+    complaint = get_complaint_for(session, actor, complaint_id, "answer")
     if not answer.strip():
         raise Invalid(Message(_("答复不能为空")))
     complaint.answer, complaint.status = answer.strip()[:4000], "answered"
@@ -302,9 +329,28 @@ def answer_complaint(session: Session, actor: User, complaint_id: int, answer: s
     return complaint
 
 
-def complaints_for(session: Session, actor: User) -> list[Complaint]:
-    """The privacy officer sees every complaint; anyone else their own."""
-    stmt = sa.select(Complaint).order_by(Complaint.status.desc(), Complaint.due_at)
-    if Role(actor.role) != Role.privacy_officer:
-        stmt = stmt.where(Complaint.raised_by_id == actor.id)
-    return list(session.scalars(stmt.limit(500)))
+def complaints_for(session: Session, actor: User, purpose: str = "view") -> list[Complaint]:
+    """The privacy officer sees every complaint; anyone else their own (``purpose="answer"``:
+    those the actor answers — the privacy officer's, nobody else's)."""
+    stmt = scope(sa.select(Complaint), actor, COMPLAINTS, purpose)
+    return list(session.scalars(stmt.order_by(Complaint.status.desc(), Complaint.due_at)
+                                .limit(500)))
+
+
+# -- the officer's desk ------------------------------------------------------------------------------
+@dataclass
+class Desk:
+    """Objections and complaints the officer answers, and which of them are overdue."""
+
+    objections: list[Objection]
+    complaints: list[Complaint]
+    overdue: set[int]
+
+
+def officer_desk(session: Session, actor: User) -> Desk:
+    """The desk of those who answer objections (403 for anyone else)."""
+    require(actor, "objection", "answer")
+    objections = objections_for(session, actor, purpose="answer")
+    late = {o.id for o in overdue_objections(session)}
+    return Desk(objections, complaints_for(session, actor, "answer"),
+                {o.id for o in objections if o.id in late})

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from ctown.access.policy import roles_with
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
-from ctown.errors import Forbidden
-from ctown.i18n import Message, _
+from ctown.i18n import _
 from ctown.ledger import service as ledger_service
 from ctown.privacy import policy, report, service
 from ctown.web.deps import current_user, get_db, locale_of, verify_csrf
@@ -23,14 +22,22 @@ DB = Annotated[Session, Depends(get_db)]
 Me = Annotated[User, Depends(current_user)]
 CSRF = [Depends(verify_csrf)]
 
-NAV = [{"href": "/privacy/me", "label": _("我的授权与查询记录"),
-        "roles": ["farmer", "credit_proxy"]},
-       {"href": "/privacy/officer", "label": _("异议与投诉"),
-        "roles": ["privacy_officer", "county_admin", "township_officer"]},
-       {"href": "/privacy/audit", "label": _("审计日志"),
-        "roles": ["evaluator", "county_admin", "privacy_officer"]}]
-SUBJECT_LINKS = [{"href": "/privacy/report/{id}", "label": _("查询信用报告（需授权）"),
-                  "kinds": ("household", "entity"), "roles": ["bank_officer"]}]
+
+def _link(href: str, label: str, resource: str, purpose: str, **more: object
+          ) -> dict[str, object]:
+    """A navigation link shown to the roles the one table lets reach ``resource`` for
+    ``purpose`` (:func:`ctown.access.policy.roles_with`)."""
+    return {"href": href, "label": label, "resource": resource, "purpose": purpose,
+            "roles": sorted(roles_with(resource, purpose)), **more}
+
+
+# The household's page is where consents are given for it (also by the village officer entering
+# a paper form, who opens it with ?subject=); the desk is for those who answer objections.
+NAV = [_link("/privacy/me", _("我的授权与查询记录"), "subject", "act_for"),
+       _link("/privacy/officer", _("异议与投诉"), "objection", "answer"),
+       _link("/privacy/audit", _("审计日志"), "audit", "view")]
+SUBJECT_LINKS = [_link("/privacy/report/{id}", _("查询信用报告（需授权）"), "subject",
+                       "request_report", kinds=("household", "entity"))]
 
 
 def _back(path: str, message: str = "") -> RedirectResponse:
@@ -39,18 +46,12 @@ def _back(path: str, message: str = "") -> RedirectResponse:
 
 @router.get("/me", response_class=HTMLResponse)
 def me(request: Request, user: Me, db: DB, subject: int | None = None) -> HTMLResponse:
-    subject_id = subject or user.subject_id
-    context: dict[str, object] = {"consents": [], "queries": [], "subject_id": subject_id,
-                                  "receipts": []}
-    if subject_id is not None:
-        context = {"consents": service.consents_for(db, user, subject_id),
-                   "queries": service.queries_for(db, user, subject_id),
-                   "subject_id": subject_id, "receipts": _receipts(db, subject_id)}
+    page = service.household_page(db, user, subject)
+    receipts = _receipts(db, page.subject_id) if page.subject_id is not None else []
     return render(request, "privacy/me.html", user=user, purposes=service.PURPOSES,
-                  objections=[o for o in service.objections_for(db, user)
-                              if o.raised_by_id == user.id],
-                  complaints=service.complaints_for(db, user),
-                  message=_msg(request), **context)
+                  subject_id=page.subject_id, consents=page.consents, queries=page.queries,
+                  objections=page.objections, complaints=page.complaints, receipts=receipts,
+                  message=_msg(request))
 
 
 def _receipts(db: Session, subject_id: int, limit: int = 10) -> list[dict[str, object]]:
@@ -118,13 +119,9 @@ def credit_report(subject_id: int, request: Request, user: Me, db: DB,
 
 @router.get("/officer", response_class=HTMLResponse)
 def officer(request: Request, user: Me, db: DB) -> HTMLResponse:
-    if Role(user.role) not in service.OBJECTION_ROLES:
-        raise Forbidden(Message(_("您的角色无权访问此功能")))
-    return render(request, "privacy/officer.html", user=user,
-                  complaints=service.complaints_for(db, user)
-                  if Role(user.role) == Role.privacy_officer else [],
-                  objections=service.objections_for(db, user),
-                  overdue={o.id for o in service.overdue_objections(db)},
+    desk = service.officer_desk(db, user)
+    return render(request, "privacy/officer.html", user=user, complaints=desk.complaints,
+                  objections=desk.objections, overdue=desk.overdue,
                   policy=policy.table(), levels=policy.SENSITIVITIES, message=_msg(request))
 
 

@@ -15,6 +15,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.policy import Reach, reaches
+from ctown.access.scope import region_prefix, require
+from ctown.accounts.models import User
 from ctown.catalogue.schemas import Catalogue
 from ctown.i18n import _
 from ctown.quality import figures, frames
@@ -40,6 +43,25 @@ DEPARTMENTS: dict[str, tuple[str, str]] = {
 def _month_start(day: dt.date, back: int = 0) -> dt.date:
     index = day.year * 12 + day.month - 1 - back
     return dt.date(index // 12, index % 12 + 1, 1)
+
+
+MAX_MONTHS = 24
+
+
+def figures_prefix(actor: User | None) -> str:
+    """The region whose figures the actor reads (the ``quality`` row of the one table): the
+    county's for a county-wide reach, the actor's own region otherwise; 403 for the rest."""
+    require(actor, "quality", "view")
+    if actor is None or Reach.all in reaches("quality", "view", actor.role):
+        return ""
+    return region_prefix(actor)
+
+
+def kpi_for(session: Session, actor: User | None, catalogue: Catalogue, *, months: int = 3,
+            now: dt.datetime | None = None) -> KpiReport:
+    """The 三率 report of the actor's region, over 1 to 24 months."""
+    return kpi_report(session, catalogue, prefix=figures_prefix(actor),
+                      months=min(max(months, 1), MAX_MONTHS), now=now)
 
 
 def kpi_report(session: Session, catalogue: Catalogue, *, prefix: str = "", months: int = 3,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import region_prefix
 from ctown.accounts.models import User
 from ctown.registry import queries
 from ctown.registry.schemas import RegionOut, SubjectOut, SubjectPage
-from ctown.registry.service import RegionNode, region_tree
+from ctown.registry.service import RegionNode
 from ctown.web.deps import current_user, get_db
 
 router = APIRouter(tags=["registry"])
@@ -23,7 +22,7 @@ def _region_out(node: RegionNode) -> RegionOut:
 
 @router.get("/regions", response_model=list[RegionOut])
 def regions(user: User = Depends(current_user), db: Session = Depends(get_db)) -> list[RegionOut]:
-    return [_region_out(n) for n in region_tree(db, region_prefix(user))]
+    return [_region_out(n) for n in queries.regions_for(db, user)]
 
 
 @router.get("/subjects", response_model=SubjectPage)

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import get_subject_for, scope_subjects
+from ctown.access.policy import Reach, reaches
+from ctown.access.scope import get_subject_for, is_own_household, region_prefix, scope_subjects
 from ctown.accounts.models import User
-from ctown.accounts.roles import CLEAR_IDENTIFIER_ROLES, CLEAR_NAME_ROLES, Role
+from ctown.privacy import policy
 from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.masking import mask_name, mask_phone, mask_resident_id
+from ctown.privacy.policy import Identity
 from ctown.registry.identifiers import IdentifierError, normalise, parse_resident_id
 from ctown.registry.models import Subject
 from ctown.registry.schemas import MemberOut, SubjectOut, SubjectPage
-from ctown.registry.service import phone_of, resident_id_of
+from ctown.registry.service import RegionNode, phone_of, region_tree, resident_id_of
 
 PER_PAGE = 50
 
@@ -28,8 +30,7 @@ class SubjectFilter:
     page: int = 1
 
 
-def _search(stmt: sa.Select[tuple[Subject]], cipher: FieldCipher, q: str
-            ) -> sa.Select[tuple[Subject]]:
+def _search(stmt: sa.Select[Subject], cipher: FieldCipher, q: str) -> sa.Select[Subject]:
     q = q.strip()
     if not q:
         return stmt
@@ -66,21 +67,28 @@ def subject_detail(session: Session, actor: User, cipher: FieldCipher, subject_i
     return subject_out(subject, cipher, visibility(actor, subject), with_members=True)
 
 
-@dataclass(frozen=True)
-class Visibility:
-    names: bool
-    identifiers: bool
+def visibility(actor: User, subject: Subject) -> Identity:
+    """Names and identifiers in clear or masked: the masking table's rule
+    (:func:`ctown.privacy.policy.identity`), the household's own data in clear."""
+    return policy.identity(actor.role, own=is_own_household(actor, subject))
 
 
-def visibility(actor: User, subject: Subject) -> Visibility:
-    """Who sees what in clear: the masking rule of the registry, in one place."""
-    role = Role(actor.role)
-    own = role == Role.farmer and actor.subject_id in (subject.id, subject.household_id)
-    return Visibility(names=own or role in CLEAR_NAME_ROLES,
-                      identifiers=own or role in CLEAR_IDENTIFIER_ROLES)
+def regions_for(session: Session, actor: User) -> list[RegionNode]:
+    """The region tree with household counts below the actor's region, for those who reach the
+    register by region (officers, the county's oversight); nothing for those who reach
+    households one by one (a farmer, a proxy, a bank's clients)."""
+    if Reach.region not in reaches("subject", "view", actor.role):
+        return []
+    return region_tree(session, region_prefix(actor))
 
 
-def subject_out(s: Subject, cipher: FieldCipher, vis: Visibility, with_members: bool
+def home_for(session: Session, actor: User) -> tuple[list[RegionNode], Subject | None]:
+    """The home page: the region tree, and the actor's own household (a farmer)."""
+    own = get_subject_for(session, actor, actor.subject_id) if actor.subject_id else None
+    return regions_for(session, actor), own
+
+
+def subject_out(s: Subject, cipher: FieldCipher, vis: Identity, with_members: bool
                 ) -> SubjectOut:
     members = [member_out(m, cipher, vis) for m in s.members] if with_members else []
     name = s.name if vis.names or s.kind in ("entity", "collective") else mask_name(s.name)
@@ -90,7 +98,7 @@ def subject_out(s: Subject, cipher: FieldCipher, vis: Visibility, with_members: 
                       credit_code=s.credit_code, members=members)
 
 
-def member_out(m: Subject, cipher: FieldCipher, vis: Visibility) -> MemberOut:
+def member_out(m: Subject, cipher: FieldCipher, vis: Identity) -> MemberOut:
     rid, phone = resident_id_of(cipher, m), phone_of(cipher, m)
     return MemberOut(id=m.id, name=m.name if vis.names else mask_name(m.name),
                      relation=m.relation, gender=m.gender,

@@ -6,10 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import get_subject_for, region_prefix
 from ctown.accounts.models import User
 from ctown.registry import queries
-from ctown.registry.service import region_tree
 from ctown.web.deps import current_user, get_db
 from ctown.web.templating import render
 
@@ -19,8 +17,7 @@ router = APIRouter()
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, user: User = Depends(current_user), db: Session = Depends(get_db)
          ) -> HTMLResponse:
-    tree = region_tree(db, region_prefix(user)) if user.role != "farmer" else []
-    own = get_subject_for(db, user, user.subject_id) if user.subject_id else None
+    tree, own = queries.home_for(db, user)
     return render(request, "registry/home.html", user=user, tree=tree, own=own)
 
 

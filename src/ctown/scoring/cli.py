@@ -152,7 +152,7 @@ def versions() -> None:
         rows = [{"id": v.id, "version": v.version, "status": v.status,
                  "auc": v.metrics.get("auc"), "ks": v.metrics.get("ks"),
                  "missing": ", ".join(review.missing_signoffs(session, v.id))}
-                for v in review.list_versions(session)]
+                for v in review.versions_for(session, None)]  # the county's own CLI
     engine.dispose()
     out.print(_table("模型版本 / model versions", [{k: str(v) for k, v in r.items()}
                                                   for r in rows]))

@@ -5,6 +5,10 @@ A version goes live only with three sign-offs by three different people: a bank 
 data verified), a township officer (behaviour data verified) and a third-party evaluator
 (calibration accepted). Each version keeps its personal-information impact assessment
 (个人信息保护影响评估, PIPL art. 55–56) for at least three years.
+
+Who may open the review, sign and put a version live is the one table's ``model`` row
+(:mod:`ctown.access.policy`); which three parties must sign, and what each attests, is the
+review's own rule (:data:`SIGNOFF_ROLES`).
 """
 
 from __future__ import annotations
@@ -15,25 +19,24 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import get_for, require, scope
 from ctown.accounts.roles import Role
 from ctown.db import utcnow
 from ctown.errors import Conflict, Forbidden, NotFound
 from ctown.i18n import Message, _
 from ctown.registry.service import record_change
+from ctown.scoring.access import MODELS
 from ctown.scoring.models import ModelSignoff, ModelVersion
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
 
-#: Who signs what (R-2.7).
-SIGNOFF_ROLES: dict[str, str] = {
-    Role.bank_officer.value: _("信用数据已核验"),
-    Role.township_officer.value: _("行为数据已核验"),
-    Role.evaluator.value: _("模型校准已认可"),
+#: The three parties who must sign a version, and what each attests (R-2.7).
+SIGNOFF_ROLES: dict[Role, str] = {
+    Role.bank_officer: _("信用数据已核验"),
+    Role.township_officer: _("行为数据已核验"),
+    Role.evaluator: _("模型校准已认可"),
 }
-ACTIVATE_ROLES = frozenset({Role.county_admin.value})
-#: Who may open the review pages: the signers and the county admin who activates.
-REVIEWERS = (Role.county_admin, Role.township_officer, Role.bank_officer, Role.evaluator)
 RETENTION = dt.timedelta(days=3 * 366)
 
 
@@ -82,6 +85,20 @@ def get_version(session: Session, version_id: int) -> ModelVersion:
     return version
 
 
+def get_version_for(session: Session, actor: User | None, version_id: int,
+                    purpose: str = "view") -> ModelVersion:
+    """A version the actor reaches for ``purpose``, else "not found" (the denial logged)."""
+    version: ModelVersion = get_for(session, actor, MODELS, version_id, purpose)
+    return version
+
+
+def versions_for(session: Session, actor: User | None) -> list[ModelVersion]:
+    """Every version, newest first, for those who take part in the review (403 otherwise)."""
+    require(actor, "model", "view")
+    stmt = scope(sa.select(ModelVersion), actor, MODELS)
+    return list(session.scalars(stmt.order_by(ModelVersion.id.desc())))
+
+
 def signoffs(session: Session, version_id: int) -> list[ModelSignoff]:
     stmt = sa.select(ModelSignoff).where(ModelSignoff.model_version_id == version_id)
     return list(session.scalars(stmt.order_by(ModelSignoff.id)))
@@ -89,8 +106,10 @@ def signoffs(session: Session, version_id: int) -> list[ModelSignoff]:
 
 def sign_off(session: Session, *, version_id: int, actor: User, statement: str = ""
              ) -> ModelSignoff:
-    version = get_version(session, version_id)
-    if actor.role not in SIGNOFF_ROLES:
+    require(actor, "model", "sign")
+    version = get_version_for(session, actor, version_id, "sign")
+    attests = SIGNOFF_ROLES.get(Role(actor.role))
+    if attests is None:  # the table lets someone sign who is none of the three parties
         raise Forbidden(Message(_("只有银行、乡镇和第三方评估机构可以签核模型")))
     if version.status != "draft":
         raise Conflict(Message(_("该模型版本已不在待复核状态")))
@@ -100,7 +119,7 @@ def sign_off(session: Session, *, version_id: int, actor: User, statement: str =
     if any(s.role == actor.role for s in done):
         raise Conflict(Message(_("该角色已签核过此版本")))
     signoff = ModelSignoff(model_version_id=version_id, user_id=actor.id, role=actor.role,
-                           statement=statement or SIGNOFF_ROLES[actor.role], signed_at=utcnow())
+                           statement=statement or attests, signed_at=utcnow())
     session.add(signoff)
     session.flush()
     return signoff
@@ -110,15 +129,14 @@ def missing_signoffs(session: Session, version_id: int) -> list[str]:
     done = signoffs(session, version_id)
     roles = {s.role for s in done}
     if len({s.user_id for s in done}) < len(done):
-        return sorted(SIGNOFF_ROLES)  # cannot happen with the constraints; refuse regardless
-    return [r for r in SIGNOFF_ROLES if r not in roles]
+        return sorted(r.value for r in SIGNOFF_ROLES)  # cannot happen; refuse regardless
+    return [r.value for r in SIGNOFF_ROLES if r not in roles]
 
 
 def activate(session: Session, *, version_id: int, actor: User) -> ModelVersion:
     """Put a signed-off version live; the previous live version is retired (kept for rollback)."""
-    if actor.role not in ACTIVATE_ROLES:
-        raise Forbidden()
-    version = get_version(session, version_id)
+    require(actor, "model", "activate")
+    version = get_version_for(session, actor, version_id, "activate")
     if version.status != "draft":
         raise Conflict(Message(_("该模型版本已不在待复核状态")))
     missing = missing_signoffs(session, version_id)
@@ -136,8 +154,7 @@ def activate(session: Session, *, version_id: int, actor: User) -> ModelVersion:
 
 def rollback(session: Session, *, actor: User) -> ModelVersion:
     """Take the live version down and bring back the one that was live before it."""
-    if actor.role not in ACTIVATE_ROLES:
-        raise Forbidden()
+    require(actor, "model", "activate")
     current = live_version(session)
     if current is None:
         raise Conflict(Message(_("没有正在使用的模型版本")))

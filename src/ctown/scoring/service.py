@@ -2,22 +2,32 @@
 
 ``record_grade`` / ``current_grade`` / ``current_grades`` are the contract other capabilities use
 (lending prices loans by grade). Batch scoring writes through :func:`record_grades_bulk`.
+
+People read grades through the ``*_for`` functions, which take the actor: a subject's grade is
+reached as the one table's ``grade`` row says (not found otherwise, the denial logged), and every
+look by someone outside the household goes on the farmer's query log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.looks import record_look
+from ctown.access.scope import get_for, reaches_row, require
 from ctown.db import utcnow
-from ctown.errors import Invalid
+from ctown.errors import Invalid, NotFound
 from ctown.i18n import Message, _
+from ctown.registry.models import Subject
 from ctown.registry.service import change_record, record_change, record_changes
+from ctown.scoring import report, review
+from ctown.scoring.access import MODELS, SUBJECT_GRADES
 from ctown.scoring.grades import GRADES
-from ctown.scoring.models import GradeRecord
+from ctown.scoring.models import GradeRecord, ModelVersion
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
@@ -59,6 +69,69 @@ def grade_history(session: Session, subject_id: int, limit: int = 50) -> list[Gr
     stmt = (sa.select(GradeRecord).where(GradeRecord.subject_id == subject_id)
             .order_by(GradeRecord.scored_at.desc(), GradeRecord.id.desc()).limit(limit))
     return list(session.scalars(stmt))
+
+
+# -- grades as people read them ------------------------------------------------------------------
+def subject_for_grade(session: Session, actor: User | None, subject_id: int) -> Subject:
+    """The subject whose grade the actor may read, else "not found"; the look is logged."""
+    subject: Subject = get_for(session, actor, SUBJECT_GRADES, subject_id)
+    record_look(session, actor, subject, "grade")
+    return subject
+
+
+def grade_for(session: Session, actor: User | None, subject_id: int) -> GradeRecord:
+    """The current grade of a subject the actor reaches ("not found" when it has none)."""
+    subject_for_grade(session, actor, subject_id)
+    rec = current_grade(session, subject_id)
+    if rec is None:
+        raise NotFound()
+    return rec
+
+
+def grade_history_for(session: Session, actor: User | None, subject_id: int,
+                      limit: int = 50) -> list[GradeRecord]:
+    subject_for_grade(session, actor, subject_id)
+    return grade_history(session, subject_id, limit)
+
+
+@dataclass
+class GradePage:
+    subject: Subject
+    grade: GradeRecord | None
+    history: list[GradeRecord]
+
+
+def grade_page(session: Session, actor: User | None, subject_id: int) -> GradePage:
+    """A subject's grade with its reasons and history (one look on the query log)."""
+    subject = subject_for_grade(session, actor, subject_id)
+    return GradePage(subject, current_grade(session, subject_id),
+                     grade_history(session, subject_id))
+
+
+# -- model versions as reviewers read them -------------------------------------------------------
+def validation_report_for(session: Session, actor: User | None, version_id: int
+                          ) -> dict[str, Any]:
+    """The validation report of a version, for those who take part in the review."""
+    require(actor, "model", "view")
+    review.get_version_for(session, actor, version_id)
+    return report.validation_report(session, version_id)
+
+
+@dataclass
+class ModelPage:
+    report: dict[str, Any]
+    version: ModelVersion
+    can_sign: bool
+    can_activate: bool
+
+
+def model_page(session: Session, actor: User | None, version_id: int) -> ModelPage:
+    """A version's report and what the actor may do with it (as the one table says)."""
+    rep = validation_report_for(session, actor, version_id)
+    version = review.get_version(session, version_id)
+    return ModelPage(rep, version,
+                     can_sign=reaches_row(session, actor, MODELS, version_id, "sign"),
+                     can_activate=reaches_row(session, actor, MODELS, version_id, "activate"))
 
 
 def _check(grade: str, pd: float) -> None:

@@ -10,54 +10,51 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ctown.access.scope import get_subject_for
+from ctown.access.policy import roles_with
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
 from ctown.i18n import _
 from ctown.scoring import report, review, service, tasks
 from ctown.scoring.grades import load_grade_table
-from ctown.scoring.review import REVIEWERS
-from ctown.web.deps import DB, Me, require_roles, verify_csrf
+from ctown.web.deps import DB, Me, allowed, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter(prefix="/scoring")
-Reviewer = Annotated[User, Depends(require_roles(*REVIEWERS))]
-Admin = Annotated[User, Depends(require_roles(Role.county_admin))]
+#: The county overview (grade distribution, last run) is for those who take part in the review.
+Reviewer = Annotated[User, Depends(allowed("model", "view"))]
 CSRF = [Depends(verify_csrf)]
 
-NAV = [{"href": "/scoring", "label": _("信用评价"), "roles": [r.value for r in REVIEWERS]}]
+NAV = [{"href": "/scoring", "label": _("信用评价"), "resource": "model", "purpose": "view",
+        "roles": sorted(roles_with("model", "view"))}]
 SUBJECT_LINKS = [{"href": "/scoring/subjects/{id}", "label": _("信用等级与原因"),
-                  "kinds": ("household", "entity", "collective")}]
+                  "kinds": ("household", "entity", "collective"), "resource": "grade",
+                  "purpose": "view", "roles": sorted(roles_with("grade", "view"))}]
 
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, user: Reviewer, db: DB) -> HTMLResponse:
-    live = review.live_version(db)
+    versions = review.versions_for(db, user)
     return render(request, "scoring/overview.html", user=user,
                   distribution=report.grade_distribution(db), run=tasks.last_run(db),
-                  live=live, versions=review.list_versions(db), table=load_grade_table())
+                  live=review.live_version(db), versions=versions, table=load_grade_table())
 
 
 @router.get("/subjects/{subject_id}", response_class=HTMLResponse)
 def subject(request: Request, subject_id: int, user: Me, db: DB) -> HTMLResponse:
-    subj = get_subject_for(db, user, subject_id)
-    return render(request, "scoring/subject.html", user=user, subject=subj,
-                  grade=service.current_grade(db, subject_id),
-                  history=service.grade_history(db, subject_id), table=load_grade_table())
+    page = service.grade_page(db, user, subject_id)
+    return render(request, "scoring/subject.html", user=user, subject=page.subject,
+                  grade=page.grade, history=page.history, table=load_grade_table())
 
 
 @router.get("/models/{version_id}", response_class=HTMLResponse)
-def model(request: Request, version_id: int, user: Reviewer, db: DB) -> HTMLResponse:
-    return render(request, "scoring/model.html", user=user,
-                  rep=report.validation_report(db, version_id),
-                  version=review.get_version(db, version_id),
-                  can_sign=user.role in review.SIGNOFF_ROLES,
-                  can_activate=user.role in review.ACTIVATE_ROLES)
+def model(request: Request, version_id: int, user: Me, db: DB) -> HTMLResponse:
+    page = service.model_page(db, user, version_id)
+    return render(request, "scoring/model.html", user=user, rep=page.report,
+                  version=page.version, can_sign=page.can_sign, can_activate=page.can_activate)
 
 
 @router.get("/models/{version_id}/report.json")
-def download(version_id: int, user: Reviewer, db: DB) -> Response:
-    rep = report.validation_report(db, version_id)
+def download(version_id: int, user: Me, db: DB) -> Response:
+    rep = service.validation_report_for(db, user, version_id)
     body = json.dumps(rep, ensure_ascii=False, indent=1)
     name = f"validation-{rep['version']}.json"
     return Response(body, media_type="application/json",
@@ -65,18 +62,18 @@ def download(version_id: int, user: Reviewer, db: DB) -> Response:
 
 
 @router.post("/models/{version_id}/sign", dependencies=CSRF)
-def sign(version_id: int, user: Reviewer, db: DB, statement: str = Form("")) -> Response:
+def sign(version_id: int, user: Me, db: DB, statement: str = Form("")) -> Response:
     review.sign_off(db, version_id=version_id, actor=user, statement=statement)
     return RedirectResponse(f"/scoring/models/{version_id}", status_code=303)
 
 
 @router.post("/models/{version_id}/activate", dependencies=CSRF)
-def activate(version_id: int, user: Admin, db: DB) -> Response:
+def activate(version_id: int, user: Me, db: DB) -> Response:
     review.activate(db, version_id=version_id, actor=user)
     return RedirectResponse(f"/scoring/models/{version_id}", status_code=303)
 
 
 @router.post("/models/rollback", dependencies=CSRF)
-def rollback(user: Admin, db: DB) -> Response:
+def rollback(user: Me, db: DB) -> Response:
     review.rollback(db, actor=user)
     return RedirectResponse("/scoring", status_code=303)

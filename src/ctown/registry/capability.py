@@ -1,0 +1,17 @@
+"""Registry (主体登记) in the capability contract (:mod:`ctown.capabilities`)."""
+
+from ctown.capabilities import Capability, LedgerSource
+
+CAPABILITY = Capability(
+    name="registry",
+    models="ctown.registry.models",
+    api="ctown.registry.api:router",
+    pages="ctown.registry.views:router",
+    status="ctown.registry.status:counts",
+    ledger=(
+        # Every change of a subject or of its credit file (the registry's append-only events).
+        LedgerSource("change_event", "ctown.registry.models:ChangeEvent",
+                     ("id", "occurred_at", "subject_id", "actor_id", "source", "action",
+                      "entity", "payload", "digest")),
+    ),
+)
