@@ -43,6 +43,7 @@ demo: install
 
 test: install browser
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
@@ -50,6 +51,8 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # Known vulnerabilities of the pinned dependencies (needs the PyPI vulnerability service).
 audit: install

@@ -93,7 +93,7 @@ def child(mode: str, url: str, county_dir: str, var: str) -> None:
     cpu = time.process_time()
     if mode == "ours":
         from ctown.ingest.tasks import plan, run
-        from ctown.privacy.crypto import FieldCipher
+        from ctown.crypto import FieldCipher
 
         planned, skipped = plan([Path(county_dir)])
         per_dept: dict[str, float] = {}

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
-from ctown.privacy.crypto import FieldCipher
+from ctown.crypto import FieldCipher
 from ctown.registry.identifiers import resident_id_check_char
 from ctown.registry.tasks import load_regions, upsert_people
 

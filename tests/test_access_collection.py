@@ -19,8 +19,8 @@ from ctown.access.scope import allowed
 from ctown.accounts.models import AccessLog
 from ctown.collection import protocol, service
 from ctown.collection.models import Terminal, UploadLog
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
-from ctown.privacy.crypto import FieldCipher
 
 #: Terminals (by their village) each persona lists: officers by place; nobody else.
 TERMINALS = {"admin": {"A", "C"}, "township": {"A"}, "township2": {"C"}, "village": {"A"}}

@@ -17,11 +17,12 @@ from tests.factories import build_county
 from tests.personas import ALL, Personas, build_personas
 
 from ctown.accounts.models import AccessLog
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
 from ctown.ingest.creditfile import credit_file
 from ctown.ingest.service import record_values
-from ctown.privacy import report, service
-from ctown.privacy.crypto import FieldCipher
+from ctown.privacy import service
+from ctown.report import service as report
 
 OLD, NEW = dt.date(2025, 6, 30), dt.date(2025, 12, 31)
 #: When each was recorded (the as-of view reads what was recorded by the end of a day).

@@ -22,13 +22,13 @@ from tests.personas import ALL, Personas, build_personas
 
 from ctown.access.scope import get_for
 from ctown.accounts.models import AccessLog
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
 from ctown.ingest import quarantine
 from ctown.ingest.access import BATCHES, HELD_VALUES
 from ctown.ingest.hold import held_overview, held_summary
 from ctown.ingest.models import Batch, HeldValue, PendingMatch, QuarantinedRow
 from ctown.ingest.service import list_batches, push_batch, push_for, record_values
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 from ctown.registry.service import resident_id_of
 

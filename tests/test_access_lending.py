@@ -23,13 +23,13 @@ from ctown.access import policy
 from ctown.accounts.models import AccessLog, ProxyMandate, User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.errors import Forbidden, NotFound
 from ctown.lending import figures, grants, loans, service
 from ctown.lending.approval import Action, State
 from ctown.lending.decision import Request
 from ctown.lending.models import Loan, LoanApplication
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import Consent
 from ctown.registry.models import Subject
 from ctown.scoring.models import GradeRecord

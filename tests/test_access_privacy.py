@@ -20,13 +20,13 @@ from tests.personas import ALL, BANK, NOT_HOME, SEES_HOME, Personas, build_perso
 
 from ctown.access.rules import today
 from ctown.accounts.models import AccessLog
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.errors import Forbidden, NotFound
 from ctown.ledger import receipts
 from ctown.ledger import service as ledger_service
 from ctown.ledger import tasks as ledger_tasks
 from ctown.privacy import access, service
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import Consent, CreditQuery, Objection
 from ctown.registry.models import ChangeEvent
 from ctown.settings import Settings, get_settings

@@ -19,8 +19,8 @@ from tests.factories import (
 from tests.personas import ALL, Personas, build_personas
 
 from ctown.catalogue.service import load_catalogue
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden
-from ctown.privacy.crypto import FieldCipher
 from ctown.quality import service
 from ctown.registry.identifiers import division_prefix
 

@@ -18,8 +18,8 @@ from tests.personas import ALL, NOT_HOME, SEES_HOME, Personas, build_personas
 from ctown.access import policy
 from ctown.accounts.models import AccessLog
 from ctown.accounts.service import create_user
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import CreditQuery
 from ctown.scoring import review, service
 from ctown.scoring.models import ModelVersion

@@ -14,8 +14,8 @@ from tests.personas import ALL, NOT_HOME, SEES_HOME, Personas, build_personas
 from ctown.access import policy
 from ctown.access.scope import get_subject_for, scope_subjects
 from ctown.accounts.models import AccessLog
+from ctown.crypto import FieldCipher
 from ctown.errors import NotFound
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from tests.browser import chromium_page, require_chromium, running_server
 from tests.factories import VILLAGE_A, build_county, people_frame
 
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 pytestmark = pytest.mark.browser

@@ -36,8 +36,8 @@ from ctown.capabilities import (
     capabilities,
     capability,
 )
+from ctown.crypto import FieldCipher
 from ctown.db import Base
-from ctown.privacy.crypto import FieldCipher
 from ctown.settings import Settings
 
 SRC = Path(ctown.__file__).parent

@@ -190,8 +190,8 @@ def test_catalogue_page_lists_every_indicator(db_factory, tmp_path: Path) -> Non
     from tests.factories import build_county
     from tests.webutil import login, make_app_client
 
+    from ctown.crypto import FieldCipher
     from ctown.db import make_engine, session_factory
-    from ctown.privacy.crypto import FieldCipher
 
     url = db_factory.migrated_url()
     engine = make_engine(url)

@@ -14,9 +14,9 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium, running_ser
 from tests.factories import VILLAGE_A, build_county
 
 from ctown.collection.models import CollectionBatch, Terminal
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.ingest.models import CurrentValue
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ from tests.factories import build_county
 from ctown.capabilities import DemoContext
 from ctown.collection import demo as collection_demo
 from ctown.collection import status as collection_status
-from ctown.privacy.crypto import FieldCipher
+from ctown.crypto import FieldCipher
 from ctown.quality import demo as quality_demo
 from ctown.quality import status as quality_status
 from ctown.settings import Settings

@@ -20,8 +20,8 @@ from ctown.collection import protocol
 from ctown.collection.models import CollectionBatch, Terminal, UploadLog
 from ctown.collection.protocol import Record
 from ctown.collection.service import Refused, receive_batch, register_terminal, revoke_terminal
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import ChangeEvent
 
 TODAY = dt.date(2026, 11, 24)

@@ -52,7 +52,7 @@ def test_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_secrets_are_created_owner_only(tmp_path: Path) -> None:
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
     settings = Settings(var_dir=tmp_path)
     assert len(settings.secret_key) == 32
@@ -74,7 +74,7 @@ def test_status_json_counts_only(db_factory, tmp_path: Path) -> None:  # type: i
 
 
 def test_sm_cipher_suite_round_trip(tmp_path: Path) -> None:
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
     cipher = FieldCipher.load(tmp_path / "k.json", suite="sm")
     token = cipher.encrypt("330521195001010015", "subjects.id_cipher:x")
@@ -85,7 +85,7 @@ def test_sm_cipher_suite_round_trip(tmp_path: Path) -> None:
 def test_cipher_picks_up_a_rotation_by_another_process(tmp_path: Path) -> None:
     import os as _os
 
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
     server = FieldCipher.load(tmp_path / "k.json")
     rotator = FieldCipher.load(tmp_path / "k.json")

@@ -110,7 +110,7 @@ def test_credit_file_api_and_page(world: dict[str, Any]) -> None:
     client, hh = world["client"], world["household"]
     row = {**ROWS[0], "贷款余额（元）": "２０,０００", "数据日期": "2025年7月31日"}
     assert _push(client, world["tokens"]["bank"], "bank", "b2", [row]).status_code == 200
-    # Outstanding loans are "core" (ctown.privacy.policy): the county admin sees them masked,
+    # Outstanding loans are "core" (ctown.masking): the county admin sees them masked,
     # the household itself in clear.
     login(client, "admin", "admin")
     masked = client.get(f"/api/v1/subjects/{hh}/credit-file").json()

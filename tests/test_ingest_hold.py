@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
+from ctown.crypto import FieldCipher
 from ctown.ingest import digest, hold, status
 from ctown.ingest.consents import import_consents
 from ctown.ingest.creditfile import credit_file
 from ctown.ingest.models import Batch, ConsentReject, CurrentValue, HeldValue, IndicatorValue
 from ctown.ingest.service import load_file, record_values
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent, Consent
 from ctown.privacy.service import revoke_consent
 from ctown.registry.models import Subject

@@ -108,8 +108,8 @@ def test_killed_load_resumes_to_the_same_state(db_factory, synth_county: Path,  
 
 def _load_in_process(url: str, var: Path, county: Path) -> dict[str, object]:
     """The same load as the command (plan + run), without a second interpreter start-up."""
+    from ctown.crypto import FieldCipher
     from ctown.ingest.tasks import plan, run
-    from ctown.privacy.crypto import FieldCipher
 
     engine = make_engine(url)
     planned, skipped = plan([county])

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
+from ctown.crypto import FieldCipher
 from ctown.ingest import digest, quarantine, status
 from ctown.ingest.creditfile import credit_file
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue, PendingMatch, QuarantinedRow
 from ctown.ingest.service import load_file, record_values
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 from ctown.registry.tasks import resolve
 from test_ingest_support import (
@@ -166,7 +166,7 @@ def test_credit_file_as_of(session: Session, cipher: FieldCipher, county: Path) 
     record_values(session, actor=None, department="bank", source="test repayment",
                   values=[(hh, "I0501", 40000, dt.date(2025, 7, 31))],
                   now=dt.datetime(2025, 8, 5, 2, 0, tzinfo=dt.UTC))
-    # Outstanding loans are "core": the county admin sees them masked (ctown.privacy.policy); the
+    # Outstanding loans are "core": the county admin sees them masked (ctown.masking); the
     # as-of rule is checked on the values themselves, as the county's own job reads them.
     now = credit_file(session, None, hh)
     loan = next(i for i in now.indicators if i.code == "I0501")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.ingest import readahead
 from ctown.ingest.digest import digests
@@ -21,7 +22,6 @@ from ctown.ingest.readers import ReadError
 from ctown.ingest.service import load_file, record_failure
 from ctown.ingest.store import Store
 from ctown.ingest.tasks import plan, run
-from ctown.privacy.crypto import FieldCipher
 from test_ingest_support import cipher_at, seed_regions, write_county
 
 NOW = dt.datetime(2026, 7, 1, 2, 0, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from ctown.privacy.crypto import FieldCipher
+from ctown.crypto import FieldCipher
 from ctown.registry.identifiers import resident_id_check_char, uscc_check_char
 from ctown.registry.tasks import load_regions
 

@@ -15,10 +15,10 @@ from tests.webutil import make_app_client
 
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user, issue_token
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.ledger import tasks
 from ctown.ledger.verifier import check_checkpoint, check_proof, check_receipt
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import ChangeEvent, Subject
 from ctown.settings import Settings
 

@@ -279,8 +279,8 @@ NEGATIVE = "I0703"  # 失信被执行人 (public, negative)
 
 @pytest.fixture
 def county(session: Session, tmp_path: Path) -> County:
+    from ctown.crypto import FieldCipher
     from ctown.privacy import service as privacy
-    from ctown.privacy.crypto import FieldCipher
     from ctown.registry.models import Subject
 
     county = build_county(session, FieldCipher.load(tmp_path / "keys.json"), households=2)
@@ -293,7 +293,7 @@ def county(session: Session, tmp_path: Path) -> County:
 
 
 def _negatives_in_report(session: Session, county: County, household: int) -> bool:
-    from ctown.privacy import report
+    from ctown.report import service as report
 
     _a, body = report.credit_report(session, county.users["bank"], household, "loan_application")
     assert body is not None

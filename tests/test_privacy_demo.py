@@ -12,13 +12,14 @@ from tests.factories import COUNTY, build_county
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
 from ctown.capabilities import DemoContext
+from ctown.crypto import FieldCipher
 from ctown.ledger import demo as ledger_demo
 from ctown.ledger import integrity
 from ctown.ledger import status as ledger_status
 from ctown.ledger.verifier import check_receipt
 from ctown.privacy import demo as privacy_demo
 from ctown.privacy import status as privacy_status
-from ctown.privacy.crypto import FieldCipher
+from ctown.report import demo as report_demo
 from ctown.settings import get_settings
 
 
@@ -31,6 +32,7 @@ def test_demo_steps_are_idempotent_and_verifiable(session: Session, tmp_path: Pa
     ctx = DemoContext.of(settings, tmp_path / "work", [*county.users.values(), privacy])
     for _ in range(2):
         privacy_demo.build(session, ctx)
+        report_demo.build(session, ctx)
         ledger_demo.build(session, ctx)
     counts = privacy_status.counts(session)
     assert counts["privacy.consents"] == 2 and counts["privacy.queries.refused"] == 1

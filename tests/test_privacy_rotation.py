@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 from tests.factories import build_county, resident_id
 
+from ctown.crypto import DecryptionError, FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.privacy import rotation
-from ctown.privacy.crypto import DecryptionError, FieldCipher
 from ctown.privacy.models import AuditEvent
 from ctown.registry.models import Subject
 from ctown.registry.service import find_person_by_resident_id, phone_of, resident_id_of

@@ -14,6 +14,7 @@ from tests.factories import COUNTY, TOWNSHIP, County, build_county
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
 from ctown.catalogue.service import load_catalogue
+from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.ingest.models import CurrentValue, IndicatorValue
 from ctown.ingest.service import record_values
@@ -21,10 +22,10 @@ from ctown.ledger import integrity
 from ctown.ledger import tasks as ledger_tasks
 from ctown.notify.setup import notifier_from_settings
 from ctown.notify.tasks import deliver_pending
-from ctown.privacy import report, service, tasks
-from ctown.privacy.crypto import FieldCipher
+from ctown.privacy import service, tasks
 from ctown.privacy.models import AuditEvent
 from ctown.registry.models import Subject
+from ctown.report import service as report
 from ctown.settings import get_settings
 
 NEGATIVE = "I0703"  # 失信被执行人 (public, negative)

@@ -14,8 +14,8 @@ from tests.webutil import login, make_app_client
 
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user, issue_token
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 from ctown.settings import Settings
 
 

@@ -14,8 +14,8 @@ from tests.factories import TOWNSHIP, VILLAGE_A, VILLAGE_B, VILLAGE_C, build_cou
 
 from ctown.catalogue.service import load_catalogue
 from ctown.collection.models import UploadLog
+from ctown.crypto import FieldCipher
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue
-from ctown.privacy.crypto import FieldCipher
 from ctown.quality import svg
 from ctown.quality.models import HealthProbe
 from ctown.quality.service import kpi_report

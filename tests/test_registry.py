@@ -11,8 +11,8 @@ from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame, re
 
 from ctown.access.scope import get_subject_for, scope_subjects
 from ctown.accounts.models import AccessLog
+from ctown.crypto import FieldCipher
 from ctown.errors import NotFound
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry import queries
 from ctown.registry.models import ChangeEvent, Subject
 from ctown.registry.service import find_person_by_resident_id, resident_id_of, verify_event
@@ -50,7 +50,7 @@ def test_identifiers_are_encrypted_and_found_by_blind_index(session: Session,
 
 def test_ciphertext_moved_to_another_row_does_not_decrypt(session: Session,
                                                          cipher: FieldCipher) -> None:
-    from ctown.privacy.crypto import DecryptionError
+    from ctown.crypto import DecryptionError
 
     build_county(session, cipher, households=2)
     a, b = session.scalars(sa.select(Subject).where(Subject.kind == "person").limit(2)).all()

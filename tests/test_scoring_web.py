@@ -12,8 +12,8 @@ from tests.factories import COUNTY, VILLAGE_A, VILLAGE_B, build_county
 from tests.webutil import csrf_from, login, make_app_client
 
 from ctown.accounts.service import create_user
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 from ctown.scoring import review, tasks
 

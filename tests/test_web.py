@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from tests.factories import VILLAGE_A, VILLAGE_B, build_county, people_frame
 from tests.webutil import csrf_from, login, make_app_client
 
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 

@@ -36,8 +36,8 @@ def county_site(url: str, var: Path, households: int = 3) -> Iterator[TestClient
     """An app client over a migrated database holding the test county (users with passwords)."""
     from tests.factories import build_county
 
+    from ctown.crypto import FieldCipher
     from ctown.db import make_engine, session_factory
-    from ctown.privacy.crypto import FieldCipher
 
     engine = make_engine(url)
     with session_factory(engine).begin() as session:

@@ -22,10 +22,10 @@ from ctown import __version__
 from ctown.access.scope import allowed
 from ctown.accounts.roles import Role
 from ctown.capabilities import Capability, NavEntry, SubjectLink, capabilities
+from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.errors import DomainError
 from ctown.i18n import normalise_locale, translate
-from ctown.privacy.crypto import FieldCipher
 from ctown.settings import Settings, get_settings
 from ctown.web.deps import CsrfFailed, LoginRequired, locale_of
 from ctown.web.templating import environment, render

@@ -31,12 +31,13 @@ if TYPE_CHECKING:  # the contract sits below every package: it imports none of t
 
     from ctown.accounts.models import User
     from ctown.accounts.roles import Role
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
     from ctown.settings import Settings
 
 CAPABILITIES: tuple[str, ...] = (
     "registry",    # regions, subjects, identifiers, change events
-    "accounts",    # users, roles, sessions, tokens, scope
+    "accounts",    # users, roles, sessions, tokens
+    "access",      # the one access layer: who reaches what, for which purpose
     "notify",      # notice outbox: in-app, SMS, voice, webhooks; after commit, never twice
     "privacy",     # field encryption, masking, consent, query log
     "catalogue",   # indicator catalogue (信用信息采集规范)
@@ -46,6 +47,7 @@ CAPABILITIES: tuple[str, ...] = (
     "scoring",     # scorecards, learned model, grades, three-party review
     "lending",     # products, applications, four-step approval, loans, 整村授信
     "ledger",      # tamper-evident Merkle log (区块链存证)
+    "report",      # the credit report, the household's receipts, the audit page (above all these)
     "synth",       # synthetic county generator
 )
 
@@ -307,7 +309,7 @@ class DemoContext:
            ) -> DemoContext:
         """A context for these users (flushed, so they have ids), in the order given."""
         from ctown.accounts.roles import Role
-        from ctown.privacy.crypto import FieldCipher
+        from ctown.crypto import FieldCipher
 
         by_role: dict[Role, list[int]] = {}
         for user in users:

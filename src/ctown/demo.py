@@ -19,8 +19,8 @@ from ctown.accounts.models import User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user, grant_mandate
 from ctown.capabilities import Capability, DemoBuilder, DemoContext, capabilities
+from ctown.crypto import FieldCipher
 from ctown.migrate import upgrade
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Region, Subject
 from ctown.settings import Settings
 

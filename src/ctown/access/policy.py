@@ -40,7 +40,7 @@ INS_CLI = Reach.insured_client
 #: Officers who work on a region's households (县、乡、村; the evaluation group of the village).
 _OFFICERS = {R.county_admin: (REG,), R.township_officer: (REG,), R.village_officer: (REG,)}
 _MANAGERS = {R.county_admin: (REG,), R.township_officer: (REG,)}
-#: Who looks at data about people for the county's oversight (masked by privacy.policy).
+#: Who looks at data about people for the county's oversight (masked by ctown.masking).
 _OVERSIGHT = {R.privacy_officer: (REG,), R.evaluator: (REG,)}
 #: The household itself and those acting for it.
 _HOUSEHOLD = {R.farmer: (SELF,), R.credit_proxy: (MAN,)}
@@ -61,6 +61,8 @@ POLICY: Table = {
         # File applications and consents for the household (申请、授权): the household itself,
         # its proxy, the village officer taking a paper form.
         "act_for": {**_HOUSEHOLD, R.village_officer: (REG,)},
+        # … for another household than one's own (the "apply on behalf" link of a subject page).
+        "act_for_other": {R.credit_proxy: (MAN,), R.village_officer: (REG,)},
         # Record or revoke the written collection consent (信息采集授权书).
         "collect_consent": {**_HOUSEHOLD, **_OFFICERS},
         # Raise an objection (异议) about a record.

@@ -37,7 +37,7 @@ ROLE_LABELS: dict[Role, str] = {
     Role.privacy_officer: _("个人信息保护负责人"),
 }
 
-#: Who sees names and identifiers in clear is part of the masking table: ctown.privacy.policy.
+#: Who sees names and identifiers in clear is part of the masking table: ctown.masking.
 
 #: Roles whose scope is a region (the prefix of their region code); the others are scoped otherwise.
 REGIONAL_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.village_officer,

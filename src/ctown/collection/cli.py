@@ -92,7 +92,7 @@ def _send(path: Path, url: str) -> dict[str, Any]:
 def _receive(files: list[Path]) -> list[dict[str, Any]]:
     from ctown.catalogue.service import load_catalogue
     from ctown.collection.service import Refused, receive_batch
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
     results: list[dict[str, Any]] = []
     with database() as (settings, factory):

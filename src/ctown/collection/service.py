@@ -35,7 +35,7 @@ from ctown.registry.service import record_change
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
 

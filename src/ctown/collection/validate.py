@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.catalogue.schemas import Catalogue, Indicator
+from ctown.crypto import FieldCipher
 from ctown.i18n import Message, _
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.identifiers import IdentifierError, parse_resident_id, parse_uscc
 from ctown.registry.models import Subject
 from ctown.registry.tasks import resolve

@@ -43,8 +43,8 @@ def register(root: typer.Typer) -> None:
 
 
 def _open() -> tuple[Any, Any, Any]:
-    from ctown.cli import open_database
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.cli_support import open_database
+    from ctown.crypto import FieldCipher
 
     settings, _engine, factory = open_database()
     return settings, factory, FieldCipher.from_settings(settings)

@@ -16,8 +16,8 @@ consent_app = typer.Typer(no_args_is_help=True,
 
 
 def _open() -> tuple[Any, Any]:
-    from ctown.cli import open_database
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.cli_support import open_database
+    from ctown.crypto import FieldCipher
 
     settings, _engine, factory = open_database()
     return factory, FieldCipher.from_settings(settings)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.access import rules
+from ctown.crypto import FieldCipher
 from ctown.db import bulk_insert, keys_in, utcnow
 from ctown.i18n import _
 from ctown.ingest import hold
@@ -30,7 +31,6 @@ from ctown.ingest.models import ConsentReject
 from ctown.ingest.normalise import clean_text, parse_date, parse_identifiers, parse_number
 from ctown.ingest.readers import ROW, _norm_name, describe, iter_chunks
 from ctown.privacy import service as privacy
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent, Consent
 from ctown.registry.tasks import resolve
 

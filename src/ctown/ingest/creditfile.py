@@ -9,7 +9,7 @@ that maintains ``current_values``, so the as-of view of today equals the current
 (officers of the place, the county's oversight, the household and its proxy; never a bank, which
 reads a subject's data only through the consented credit report), audited, and written to the
 farmer's query log for anyone but the household and its proxy. :func:`build_file` is the file as
-a role sees it under the masking table (:mod:`ctown.privacy.policy`): each value and each
+a role sees it under the masking table (:mod:`ctown.masking`): each value and each
 history entry in clear, masked, or left out — the credit report builds on it.
 """
 
@@ -20,20 +20,19 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown import masking
 from ctown.access.looks import record_look
 from ctown.access.rules import end_of_day
 from ctown.access.scope import get_subject_for, is_own_household
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
+from ctown.audit import audit
 from ctown.catalogue.schemas import Catalogue, Indicator
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import _, translate
 from ctown.ingest.models import Batch, CurrentValue, IndicatorValue
 from ctown.ingest.schemas import CreditFileOut, IndicatorFile, ValueOut
-from ctown.privacy import policy
-from ctown.privacy.masking import mask_name
-from ctown.privacy.policy import Visibility
-from ctown.privacy.service import audit
+from ctown.masking import Visibility, mask_name
 from ctown.registry.models import Subject
 
 
@@ -63,7 +62,7 @@ class _Sight:
         if code not in self._of:
             ind = self.catalogue.indicators.get(code)
             self._of[code] = (Visibility.clear if self.role is None else
-                              policy.visibility(self.role, ind.sensitivity if ind else "core"))
+                              masking.visibility(self.role, ind.sensitivity if ind else "core"))
         return self._of[code]
 
     def value(self, code: str, num: float | None, text: str | None, observed: dt.date,
@@ -71,7 +70,7 @@ class _Sight:
         raw: float | str | None = num if num is not None else text
         shown = display(self.catalogue.indicators.get(code), num, text, self.locale)
         if self.of(code) is Visibility.masked:
-            raw = shown = policy.mask_value(raw)
+            raw = shown = masking.mask_value(raw)
         return ValueOut(value=raw, display=shown, observed_on=observed, department=department,
                         batch_id=batch_id, source=source, recorded_at=recorded)
 
@@ -114,7 +113,7 @@ def build_file(session: Session, subject: Subject, role: Role | None, *, own: bo
             source, v.recorded_at))
     current = (_current(session, subject.id, sight) if as_of is None
                else {code: items[0] for code, items in history.items()})
-    seen = policy.identity(role, own)
+    seen = masking.identity(role, own)
     return CreditFileOut(
         subject_id=subject.id, kind=subject.kind,
         # The file's heading shows the name in clear only to those who see identifiers in clear.

@@ -18,11 +18,11 @@ from rich.console import Console
 from sqlalchemy.orm import Session
 
 from ctown.capabilities import DemoContext
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.ingest.hold import grant_and_release
 from ctown.ingest.models import HeldValue
 from ctown.ingest.tasks import plan, run
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import Consent
 from ctown.registry.models import Region, Subject
 

@@ -36,13 +36,13 @@ from ctown.access import rules
 from ctown.access.scope import get_subject_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.schemas import Catalogue
+from ctown.crypto import FieldCipher
 from ctown.db import UTCDateTime
 from ctown.ingest.access import HELD_VALUES
 from ctown.ingest.digest import digests
 from ctown.ingest.models import Batch, HeldValue
 from ctown.ingest.store import Store, copy_frame
 from ctown.privacy import service as privacy
-from ctown.privacy.crypto import FieldCipher
 from ctown.privacy.models import AuditEvent, Consent
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ctown.access import rules
 from ctown.catalogue.schemas import Catalogue
+from ctown.crypto import FieldCipher
 from ctown.ingest import hold
 from ctown.ingest import messages as msg
 from ctown.ingest import normalise as nz
@@ -41,7 +42,6 @@ from ctown.ingest.validate import (
     canonical_columns,
     validate,
 )
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Region, Subject
 
 NUMERIC_TYPES = ("integer", "decimal", "boolean")

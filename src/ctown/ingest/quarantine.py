@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ctown.access.scope import get_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
@@ -33,8 +34,7 @@ from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.pipeline import BatchLoad, quarantine_aad
 from ctown.ingest.readers import ROW, Chunk
 from ctown.ingest.service import mapping_for, new_batch
-from ctown.privacy.crypto import FieldCipher
-from ctown.privacy.masking import mask_name
+from ctown.masking import mask_name
 from ctown.registry.models import Subject
 
 PER_PAGE = 50

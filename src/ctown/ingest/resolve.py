@@ -16,9 +16,9 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.crypto import FieldCipher
 from ctown.ingest.mapping import DepartmentMapping
 from ctown.ingest.validate import ID, SEQ
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry import tasks as registry
 from ctown.registry.models import Subject
 

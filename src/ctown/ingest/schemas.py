@@ -58,7 +58,7 @@ class IndicatorFile(BaseModel):
     category: str
     unit: str | None
     #: How the viewer's role sees this indicator's values (the masking table of
-    #: ``ctown.privacy.policy``); indicators hidden from the role are not in the file at all.
+    #: ``ctown.masking``); indicators hidden from the role are not in the file at all.
     visibility: Literal["clear", "masked"] = "clear"
     current: ValueOut | None
     history: list[ValueOut]

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from ctown.access.scope import log_denied, require, scope
 from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
@@ -37,7 +38,6 @@ from ctown.ingest.models import Batch
 from ctown.ingest.pipeline import NUMERIC_TYPES, BatchLoad
 from ctown.ingest.readers import ROW, Chunk, describe, iter_chunks, records_to_chunks
 from ctown.ingest.store import Store
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.models import Subject
 
 if TYPE_CHECKING:

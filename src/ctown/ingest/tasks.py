@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from ctown.crypto import FieldCipher
 from ctown.db import transaction
 from ctown.errors import DomainError
 from ctown.i18n import Message, _
@@ -29,7 +30,6 @@ from ctown.ingest.readahead import Feed, ReadAhead
 from ctown.ingest.readers import ReadError
 from ctown.ingest.resolve import Directory
 from ctown.ingest.service import LoadReport, load_file, record_failure
-from ctown.privacy.crypto import FieldCipher
 from ctown.registry.tasks import load_regions
 
 FEED_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".ndjson")

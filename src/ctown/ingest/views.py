@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from ctown.access import rules
-from ctown.access.policy import roles_with
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
@@ -30,8 +29,7 @@ router = APIRouter()
 def _link(href: str, label: str, resource: str, purpose: str = "view",
           **extra: Any) -> dict[str, Any]:
     """A navigation entry, shown to the roles the one table lets reach the resource."""
-    return {"href": href, "label": label, "resource": resource, "purpose": purpose,
-            "roles": sorted(roles_with(resource, purpose)), **extra}
+    return {"href": href, "label": label, "resource": resource, "purpose": purpose, **extra}
 
 
 NAV = [

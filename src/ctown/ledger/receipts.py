@@ -73,7 +73,7 @@ def receipt_for(session: Session, settings: Settings, actor: User, leaf_index: i
     """A receipt for whoever may see the record: those who audit the whole log (the one table's
     ``ledger`` row: 县中心, 第三方评估, 个人信息保护负责人) any, others only records of subjects in
     their scope (a farmer: their own household). Anything else is "not found"."""
-    from ctown.privacy.service import audit
+    from ctown.audit import audit
 
     receipt = build_receipt(session, settings, leaf_index)
     if Reach.all not in reaches("ledger", "view", actor.role):

@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ctown.access.policy import Reach, reaches, roles_with
 from ctown.accounts.models import User
 from ctown.errors import DomainError, Invalid
 from ctown.i18n import Message, _
@@ -26,10 +25,8 @@ CSRF = [Depends(verify_csrf)]
 
 
 def _nav(href: str, label: str, resource: str, purpose: str = "view") -> dict[str, object]:
-    """A menu entry shown to whoever reaches the resource (``roles``: the same, for readers of
-    the older key)."""
-    return {"href": href, "label": label, "resource": resource, "purpose": purpose,
-            "roles": sorted(roles_with(resource, purpose))}
+    """A menu entry shown to whoever reaches the resource."""
+    return {"href": href, "label": label, "resource": resource, "purpose": purpose}
 
 
 #: The menu: loans for whoever has loans to see (the household, its proxy, officers, banks,
@@ -39,9 +36,8 @@ NAV = [_nav("/lending", _("贷款"), "loan"),
 #: "Apply for …" on a subject's page: for those who file for other households (the proxy, the
 #: village officer), not for the household itself (its own form is in the menu).
 SUBJECT_LINKS = [{"href": "/lending/apply?subject={id}", "label": _("代为申请贷款"),
-                  "kinds": ("household", "entity"),
-                  "roles": sorted(r for r in roles_with("subject", "act_for")
-                                  if Reach.self not in reaches("subject", "act_for", r))}]
+                  "kinds": ("household", "entity"), "resource": "subject",
+                  "purpose": "act_for_other"}]
 
 
 def _ctx(user: User) -> dict[str, object]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from ctown.privacy import policy, report, service
+from ctown import masking
+from ctown.privacy import service
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
-from ctown.web.deps import DB, Me, locale_of, verify_csrf
+from ctown.web.deps import DB, Me, verify_csrf
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
 CSRF = [Depends(verify_csrf)]
@@ -91,27 +91,6 @@ def consents(subject_id: int, user: Me, db: DB) -> list[dict[str, Any]]:
     return [consent_out(c) for c in service.consents_for(db, user, subject_id)]
 
 
-@router.get("/credit-report/{subject_id}", response_model=None)
-def credit_report(subject_id: int, purpose: str, request: Request, user: Me, db: DB
-                  ) -> JSONResponse | dict[str, Any]:
-    access, body = report.credit_report(db, user, subject_id, purpose, locale_of(request))
-    if not access.allowed or body is None:
-        assert access.reason is not None
-        return JSONResponse({"detail": access.reason.both(), "query_id": access.query.id},
-                            status_code=403)
-    return {"query_id": access.query.id, "report": body}
-
-
-@router.get("/provide/{subject_id}", response_model=None)
-def provide(subject_id: int, purpose: str, user: Me, db: DB) -> JSONResponse | dict[str, Any]:
-    access, rows = report.provide_data(db, user, subject_id, purpose)
-    if not access.allowed:
-        assert access.reason is not None
-        return JSONResponse({"detail": access.reason.both(), "query_id": access.query.id},
-                            status_code=403)
-    return {"query_id": access.query.id, "values": rows}
-
-
 @router.get("/queries")
 def queries(user: Me, db: DB, subject_id: int | None = None) -> list[dict[str, Any]]:
     return [query_out(q) for q in service.queries_for(db, user, subject_id)]
@@ -154,4 +133,4 @@ def audit(user: Me, db: DB, action: str | None = None) -> list[dict[str, Any]]:
 
 @router.get("/policy")
 def policy_table(_user: Me) -> list[dict[str, str]]:
-    return policy.table()
+    return masking.table()

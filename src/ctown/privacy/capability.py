@@ -8,7 +8,6 @@ CAPABILITY = Capability(
     api="ctown.privacy.api:router",
     pages="ctown.privacy.views:router",
     nav="ctown.privacy.views:NAV",
-    subject_links="ctown.privacy.views:SUBJECT_LINKS",
     cli="ctown.privacy.cli:register",
     install="ctown.privacy.hardening:install",  # security headers, rate limits, log redaction
     demo="ctown.privacy.demo:build",

@@ -28,7 +28,7 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
     """Add a key version and re-encrypt every encrypted field with it, online and resumable.
 
     An unfinished earlier rotation is resumed instead of adding yet another version."""
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
     from ctown.privacy.rotation import rotate
 
     with database() as (settings, factory):
@@ -45,7 +45,7 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
 @keys_app.command("retire")
 def retire_cmd() -> None:
     """Retire every key version that no stored value uses any more."""
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
     from ctown.privacy.rotation import retire_unused
 
     with database() as (settings, factory), factory.begin() as session:
@@ -58,7 +58,7 @@ def retire_cmd() -> None:
 @keys_app.command("status")
 def status_cmd() -> None:
     """Key versions of the ring and how many stored values each one encrypts."""
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
     from ctown.privacy.rotation import version_counts
 
     with database() as (settings, factory), factory() as session:

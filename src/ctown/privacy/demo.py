@@ -1,6 +1,6 @@
-"""Demo: the demo farmer has authorised the demo bank, the bank has looked once (and been refused
-once for a purpose not authorised), negative records have been notified, one objection and one
-complaint wait for an answer — so every role finds something on its privacy page."""
+"""Demo: the demo farmer has authorised the demo bank, negative records have been notified, one
+objection and one complaint wait for an answer — so every role finds something on its privacy
+page. The bank's looks under that consent are the report capability's demo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ctown.accounts.roles import Role
 from ctown.capabilities import DemoContext
-from ctown.privacy import report, service, tasks
+from ctown.privacy import service, tasks
 from ctown.privacy.models import Complaint, Consent
 
 
@@ -27,8 +27,6 @@ def build(session: Session, ctx: DemoContext) -> None:
     service.grant_consent(session, farmer, subject_id=farmer.subject_id,
                           bank_code=bank.bank_code or "RCB", purpose="loan_application",
                           scope="provide", days=30)
-    report.credit_report(session, bank, farmer.subject_id, "loan_application")
-    report.credit_report(session, bank, farmer.subject_id, "post_loan")  # refused, logged
     service.raise_objection(session, farmer, subject_id=farmer.subject_id,
                             indicator_code=None, reason="我家的承包地面积登记有误，应为 8 亩。")
     if not session.scalar(sa.select(Complaint.id)):

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ctown.privacy.crypto import FieldCipher
-from ctown.privacy.service import audit
+from ctown.audit import audit
+from ctown.crypto import FieldCipher
 
 
 @dataclass(frozen=True)

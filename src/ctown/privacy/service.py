@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from ctown.access.rules import CHINA, active_consent, household_id_of, household_members
 from ctown.access.scope import get_for, get_subject_for, require, scope
 from ctown.accounts.models import User
+from ctown.audit import audit
 from ctown.db import utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
@@ -50,17 +50,6 @@ GIVE_TO_BANK, GIVE_FOR_COLLECTION = "act_for", "collect_consent"
 
 
 # -- audit trail ---------------------------------------------------------------------------------
-def audit(session: Session, actor: User | None, action: str, target: str,
-          **detail: Any) -> AuditEvent:
-    """Record a sensitive action; never put a clear identifier in ``detail``."""
-    event = AuditEvent(actor_id=actor.id if actor else None,
-                       actor_role=actor.role if actor else None, action=action,
-                       target=target[:200], detail=detail, at=utcnow())
-    session.add(event)
-    session.flush()
-    return event
-
-
 def audit_events(session: Session, actor: User | None, *, action: str | None = None,
                  limit: int = 200) -> list[AuditEvent]:
     """The audit trail (审计日志), newest first: for the county, the assessor and the privacy

@@ -12,11 +12,11 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.audit import audit
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
 from ctown.privacy import notices
 from ctown.privacy.models import NegativeNotice
-from ctown.privacy.service import audit
 
 log = logging.getLogger(__name__)
 RETENTION_YEARS = 5

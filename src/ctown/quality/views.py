@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from ctown.access.policy import roles_with
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import _
@@ -18,8 +17,7 @@ from ctown.web.deps import current_user, get_db, locale_of
 from ctown.web.templating import render
 
 router = APIRouter()
-NAV = [{"href": "/quality", "label": _("三率"), "resource": "quality", "purpose": "view",
-        "roles": sorted(roles_with("quality", "view"))}]
+NAV = [{"href": "/quality", "label": _("三率"), "resource": "quality", "purpose": "view"}]
 
 
 @router.get("/quality", response_class=HTMLResponse)

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown import masking
 from ctown.access.policy import Reach, reaches
 from ctown.access.scope import get_subject_for, is_own_household, region_prefix, scope_subjects
 from ctown.accounts.models import User
-from ctown.privacy import policy
-from ctown.privacy.crypto import FieldCipher
-from ctown.privacy.masking import mask_name, mask_phone, mask_resident_id
-from ctown.privacy.policy import Identity
+from ctown.crypto import FieldCipher
+from ctown.masking import Identity, mask_name, mask_phone, mask_resident_id
 from ctown.registry.identifiers import IdentifierError, normalise, parse_resident_id
 from ctown.registry.models import Subject
 from ctown.registry.schemas import MemberOut, SubjectOut, SubjectPage
@@ -69,8 +68,8 @@ def subject_detail(session: Session, actor: User, cipher: FieldCipher, subject_i
 
 def visibility(actor: User, subject: Subject) -> Identity:
     """Names and identifiers in clear or masked: the masking table's rule
-    (:func:`ctown.privacy.policy.identity`), the household's own data in clear."""
-    return policy.identity(actor.role, own=is_own_household(actor, subject))
+    (:func:`ctown.masking.identity`), the household's own data in clear."""
+    return masking.identity(actor.role, own=is_own_household(actor, subject))
 
 
 def regions_for(session: Session, actor: User) -> list[RegionNode]:

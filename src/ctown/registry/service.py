@@ -16,7 +16,7 @@ from ctown.registry.models import ChangeEvent, Region, Subject
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
 
 def subject_aad(column: str, row_key: str) -> str:

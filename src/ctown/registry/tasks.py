@@ -21,7 +21,7 @@ from ctown.registry.service import change_records, record_changes, subject_aad
 
 if TYPE_CHECKING:
     from ctown.accounts.models import User
-    from ctown.privacy.crypto import FieldCipher
+    from ctown.crypto import FieldCipher
 
 CHUNK = 5000  # SQLite >= 3.32 allows 32,766 bound parameters per statement
 

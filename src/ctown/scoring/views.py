@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ctown.access.policy import roles_with
 from ctown.accounts.models import User
 from ctown.i18n import _
 from ctown.scoring import report, review, service, tasks
@@ -23,11 +22,10 @@ router = APIRouter(prefix="/scoring")
 Reviewer = Annotated[User, Depends(allowed("model", "view"))]
 CSRF = [Depends(verify_csrf)]
 
-NAV = [{"href": "/scoring", "label": _("信用评价"), "resource": "model", "purpose": "view",
-        "roles": sorted(roles_with("model", "view"))}]
+NAV = [{"href": "/scoring", "label": _("信用评价"), "resource": "model", "purpose": "view"}]
 SUBJECT_LINKS = [{"href": "/scoring/subjects/{id}", "label": _("信用等级与原因"),
                   "kinds": ("household", "entity", "collective"), "resource": "grade",
-                  "purpose": "view", "roles": sorted(roles_with("grade", "view"))}]
+                  "purpose": "view"}]
 
 
 @router.get("", response_class=HTMLResponse)

@@ -1,7 +1,9 @@
-"""The credit report (信用报告) a bank sees under the farmer's authorisation, and the data handed
-to a bank under the separate consent to provide it (PIPL art. 23).
+"""The credit report (信用报告) a bank sees under the farmer's authorisation, the data handed to a
+bank under the separate consent to provide it (PIPL art. 23), the household's receipts of the
+ledger and the audit page: what is read *across* the credit file, the grades and the ledger sits
+here, above scoring and the ledger (privacy's consents and query log sit below the feeds).
 
-Both follow the one policy table (:mod:`ctown.privacy.policy`), leave out negative records the
+Both follow the one policy table (:mod:`ctown.masking`), leave out negative records the
 farmer has not yet been told about (条例 art. 15) and mark items under objection as disputed.
 
 The report is reached for the purpose ``credit_report`` (a consent of the bank in force), after
@@ -18,15 +20,18 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown import masking
+from ctown.access import rules
 from ctown.access.scope import get_subject_for
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
 from ctown.catalogue.service import load_catalogue
 from ctown.ingest.creditfile import build_file
-from ctown.privacy import policy
-from ctown.privacy.models import NegativeNotice
+from ctown.ledger import service as ledger
+from ctown.privacy import service as privacy
+from ctown.privacy.models import AuditEvent, NegativeNotice
 from ctown.privacy.service import Access, disputed_codes, request_access
-from ctown.registry.models import Subject
+from ctown.registry.models import ChangeEvent, Subject
 
 
 def credit_report(session: Session, actor: User, subject_id: int, purpose: str,
@@ -105,5 +110,29 @@ def provide_data(session: Session, actor: User, subject_id: int, purpose: str
         [pl.col("indicator_code"), pl.col("observed_on").cast(pl.String)], separator="|"
     ).is_in([f"{c}|{d}" for c, d in told]))
     sensitivity: dict[str, str] = {c: ind.sensitivity for c, ind in catalogue.indicators.items()}
-    out = policy.apply_to_frame(frame, actor.role, sensitivity)
+    out = masking.apply_to_frame(frame, actor.role, sensitivity)
     return access, out.with_columns(pl.col("observed_on").cast(pl.String)).to_dicts()
+
+
+# -- the household's receipts and the audit page -------------------------------------------------
+def household_receipts(session: Session, actor: User, subject_id: int, limit: int = 10
+                       ) -> list[dict[str, object]]:
+    """The latest changes of the household's file with the ledger leaf that proves each."""
+    subject = get_subject_for(session, actor, subject_id)
+    log = ledger.get_log(session)
+    if log is None:
+        return []
+    tree = ledger.tree(session, log)
+    members = rules.household_members([rules.household_id_of(subject)])
+    events = session.scalars(sa.select(ChangeEvent).where(ChangeEvent.subject_id.in_(members))
+                             .order_by(ChangeEvent.id.desc()).limit(limit))
+    return [{"event": e, "leaf": tree.locate("change_event", e.id)} for e in events]
+
+
+def audit_page(session: Session, actor: User, action: str | None) -> dict[str, Any]:
+    """The audit trail with how much of it is on the ledger and the latest checkpoint."""
+    events: list[AuditEvent] = privacy.audit_events(session, actor, action=action)
+    log = ledger.get_log(session)
+    on_ledger = (ledger.tree(session, log).high_water("audit") if log else None) or 0
+    return {"events": events, "on_ledger": on_ledger, "log": log,
+            "checkpoint": ledger.latest_checkpoint(session)}

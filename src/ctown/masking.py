@@ -1,10 +1,12 @@
-"""Classification and masking (分级分类, 脱敏): one table decides, for each role and each
-sensitivity level of the catalogue, whether a value is shown in clear, masked, or not at all.
+"""Classification and masking (分级分类, 脱敏), a foundation below every capability: one table
+decides, for each role and each sensitivity level of the catalogue, whether a value is shown in
+clear, masked, or not at all.
 
 Screens, the credit file, the credit report and exports all go through :func:`visibility`;
 exports apply the same table to whole columns with :func:`apply_to_frame` (Polars), so a file
 never shows more than the screen. Names and identifiers of persons (the register, the credit
-file's heading) follow :func:`identity`.
+file's heading) follow :func:`identity`, and are masked by :func:`mask_resident_id`,
+:func:`mask_phone` and :func:`mask_name`.
 """
 
 from __future__ import annotations
@@ -163,3 +165,31 @@ def _mask_number_expr(x: pl.Expr) -> pl.Expr:
     sign = pl.when(x < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     return (pl.when(x == 0).then(pl.lit("0"))
             .otherwise(sign + _magnitude_text(low) + "–" + _magnitude_text(low * 10)))
+
+
+# -- identifiers and names ---------------------------------------------------------------------
+def mask_resident_id(value: str | None) -> str:
+    """``330521199001011234`` → ``3305**********1234``: region prefix and last four stay."""
+    if not value:
+        return ""
+    if len(value) < 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def mask_phone(value: str | None) -> str:
+    """``13812345678`` → ``138****5678``."""
+    if not value:
+        return ""
+    if len(value) < 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask_name(value: str | None) -> str:
+    """``张三丰`` → ``张*丰``; ``王五`` → ``王*`` (the family name stays, as on village notices)."""
+    if not value:
+        return ""
+    if len(value) <= 2:
+        return value[0] + "*" * (len(value) - 1)
+    return value[0] + "*" * (len(value) - 2) + value[-1]
