@@ -347,3 +347,33 @@ def test_consent_cli_import_held_and_purge(tmp_path: Path, county: Path,
     gone = json.loads(runner.invoke(root, ["consent", "purge-held", "--days", "0",
                                            "--json"]).stdout)
     assert gone == {"households": 1, "values": 1}
+
+
+def test_fast_path_agrees_with_the_rule_of_an_active_consent(session: Session, tmp_path: Path
+                                                             ) -> None:
+    """The load's SQL look-up of uncovered households says what ``access.rules`` says: a
+    consent not yet granted, expired, revoked or of another scope does not cover."""
+    from tests.factories import build_county
+
+    from ctown.access import rules
+
+    build_county(session, FieldCipher.load(tmp_path / "k.json"), households=6)
+    households = session.scalars(sa.select(Subject.id).where(Subject.kind == "household")
+                                 .order_by(Subject.id)).all()[:6]
+    at = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    day = dt.timedelta(days=1)
+    shapes = [dict(granted_at=at - day, valid_until=at + day),                  # in force
+              dict(granted_at=at + day, valid_until=at + 9 * day),              # not yet granted
+              dict(granted_at=at - 9 * day, valid_until=at - day),              # expired
+              dict(granted_at=at - day, valid_until=at + day, revoked_at=at - day / 2),
+              dict(granted_at=at - day, valid_until=at + day, scope="query"),   # not collection
+              None]                                                              # none at all
+    for hh, shape in zip(households, shapes, strict=True):
+        if shape is not None:
+            session.add(Consent(subject_id=hh, bank_code="", purpose="collection",
+                                **{"scope": "collect", **shape}))
+    session.flush()
+    by_rule = {hh for hh in households if rules.active_consent(
+        session, hh, None, "collection", "collect", at=at) is None}
+    assert by_rule == set(households[1:])
+    assert set(hold.uncovered(session, households, at).values()) == by_rule
