@@ -12,10 +12,8 @@ from sqlalchemy.orm import Session
 
 from ctown.access.scope import require
 from ctown.accounts.models import AccessLog, User
-from ctown.accounts.roles import Role
 from ctown.accounts.service import user_for_token
-from ctown.errors import Forbidden
-from ctown.i18n import Message, _, normalise_locale
+from ctown.i18n import normalise_locale
 from ctown.settings import Settings
 
 
@@ -95,17 +93,6 @@ def allowed(resource: str, purpose: str = "view") -> Callable[..., User]:
 
     def dependency(user: User = Depends(current_user)) -> User:
         require(user, resource, purpose)
-        return user
-
-    return dependency
-
-
-def require_roles(*roles: Role) -> Callable[..., User]:
-    allowed = frozenset(roles)
-
-    def dependency(user: User = Depends(current_user)) -> User:
-        if Role(user.role) not in allowed:
-            raise Forbidden(Message(_("您的角色无权访问此功能")))
         return user
 
     return dependency
