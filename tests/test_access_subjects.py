@@ -84,3 +84,20 @@ def test_every_role_is_in_the_table_or_reaches_nothing() -> None:
         for reach in row["reaches"].split(" | "):
             policy.Reach(reach)
     assert set(NOT_HOME) & set(SEES_HOME) == set()
+
+
+def test_the_table_is_printed_for_review() -> None:
+    """``ctown access policy --json``: the county reads the one table, row by row."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from ctown.cli import app
+
+    result = CliRunner().invoke(app, ["access", "policy", "--resource", "subject", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert {"resource": "subject", "purpose": "credit_report", "role": "bank_officer",
+            "reaches": "consent"} in rows
+    assert not any(r["role"] == "merchant" for r in rows)
+    assert {r["resource"] for r in rows} == {"subject"}
