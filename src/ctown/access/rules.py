@@ -90,10 +90,14 @@ def household_id_of(subject: Subject) -> int:
 
 
 def household_members(household_ids: sa.Select[int] | list[int]
-                      ) -> sa.Select[int]:
-    """Every subject of these households: the households themselves and their members."""
-    return sa.select(Subject.id).where(sa.or_(Subject.id.in_(household_ids),
-                                              Subject.household_id.in_(household_ids)))
+                      ) -> sa.CompoundSelect[int]:
+    """Every subject of these households: the households themselves and their members.
+
+    A union of two index look-ups; ``id IN x OR household_id IN x`` was planned as a scan of
+    every subject on PostgreSQL (a proxy's 31 of 20,000 households: 28.6 ms → 2.8 ms).
+    """
+    return sa.union_all(sa.select(Subject.id).where(Subject.id.in_(household_ids)),
+                        sa.select(Subject.id).where(Subject.household_id.in_(household_ids)))
 
 
 def is_head(relation: sa.ColumnElement[str | None]) -> sa.ColumnElement[bool]:
