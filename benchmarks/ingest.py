@@ -92,8 +92,8 @@ def child(mode: str, url: str, county_dir: str, var: str) -> None:
     started = time.perf_counter()
     cpu = time.process_time()
     if mode == "ours":
-        from ctown.ingest.tasks import plan, run
         from ctown.crypto import FieldCipher
+        from ctown.ingest.tasks import plan, run
 
         planned, skipped = plan([Path(county_dir)])
         per_dept: dict[str, float] = {}

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests.factories import build_county
-from tests.personas import ALL, Personas, build_personas
+from tests.personas import ALL, BANK, Personas, build_personas
 
 from ctown.accounts.models import AccessLog
 from ctown.crypto import FieldCipher
@@ -52,8 +52,10 @@ SEES: dict[str, dict[str, Any]] = {
     "privacy": {"I1102": 12.5, "I0201": "1–10", "I0401": "1万–10万", "I0501": CORE,
                 "history": ["1万–10万", "1万–10万"]},
 }
-#: The heading's name (the head of household is 张0): in clear for those who see identifiers.
-NAMES = {"township": "张0", "village": "张0", "farmer": "张0"}
+#: The heading's name (the head of household is 张0): in clear for those who see names in clear
+#: on the household page (ctown.masking.identity) — all who open the file but the evaluator.
+NAMES = {name: "张0" for name in ("admin", "township", "village", "group", "proxy", "farmer",
+                                  "privacy")}
 #: Their looks are the household's own, not queries on its file.
 HOUSEHOLD_SIDE = {"farmer", "proxy"}
 
@@ -65,6 +67,20 @@ def _fill(session: Session, people: Personas) -> None:
     for day, at in RECORDED.items():
         record_values(session, actor=None, department="bank", source=f"test {day}", now=at,
                       values=[(people.home, c, v, d) for c, v, d in VALUES if d == day])
+
+
+#: Values of the yes/no and code types, both "core" (oldest first): I0507 当期按时还款 and
+#: I0506 贷款五级分类 (2 = 关注, then 1 = 正常); what the farmer sees of the latest in clear.
+TYPED: dict[str, list[tuple[object, dt.date]]] = {
+    "I0507": [(0.0, OLD), (1.0, NEW)], "I0506": [("2", OLD), ("1", NEW)]}
+CLEAR_TYPED = {"I0507": (1.0, "是"), "I0506": ("1", "正常")}
+
+
+def _fill_typed(session: Session, people: Personas) -> None:
+    for day, at in RECORDED.items():
+        record_values(session, actor=None, department="bank", source=f"typed {day}", now=at,
+                      values=[(people.home, code, v, d) for code, items in TYPED.items()
+                              for v, d in items if d == day])
 
 
 @pytest.fixture
@@ -116,6 +132,35 @@ class TestCreditFile:
         else:
             assert after == [(people[name].id, "credit_file")] * 2 + before
 
+    @pytest.mark.parametrize("name", sorted(SEES))
+    def test_the_heading_names_the_household_as_its_page_does(
+            self, session: Session, people: Personas, name: str, tmp_path: Path) -> None:
+        from ctown.registry.queries import subject_detail
+
+        page = subject_detail(session, people[name], FieldCipher.load(tmp_path / "k.json"),
+                              people.home)
+        assert credit_file(session, people[name], people.home).name == page.name
+
+    @pytest.mark.parametrize("name", sorted(SEES))
+    def test_yes_no_and_codes_are_masked_whole(self, session: Session, people: Personas,
+                                               name: str) -> None:
+        """I0507 当期按时还款 (a yes/no stored as 1.0/0.0) and I0506 贷款五级分类 (a code, 2 = 关注),
+        both "core": masked as "**" — never "1–10", "0" or "2**" — current value and history."""
+        _fill_typed(session, people)
+        file = credit_file(session, people[name], people.home)
+        by_code = {i.code: i for i in file.indicators}
+        if name in ("group", "evaluator"):  # core is hidden from them
+            assert not set(TYPED) & set(by_code)
+            return
+        for code in TYPED:
+            values = [by_code[code].current, *by_code[code].history]
+            shown = [(v.value, v.display) for v in values if v is not None]
+            if name == "farmer":
+                assert shown[0] == CLEAR_TYPED[code]
+            else:
+                assert by_code[code].visibility == "masked"
+                assert shown == [("**", "**")] * (1 + len(TYPED[code]))  # current, history
+
     def test_as_of_follows_the_same_masking(self, session: Session, people: Personas) -> None:
         file = credit_file(session, people["village"], people.home, as_of=dt.date(2025, 7, 15))
         current = {i.code: i.current.value for i in file.indicators if i.current}
@@ -123,6 +168,29 @@ class TestCreditFile:
         farmer = credit_file(session, people["farmer"], people.home, as_of=dt.date(2025, 7, 15))
         assert {i.code: i.current.value for i in farmer.indicators if i.current} == {
             "I0401": 30_000}
+
+
+class TestTypedValuesElsewhere:
+    """The bank's report and the "provide" export mask yes/no and codes whole as well."""
+
+    def test_report(self, session: Session, people: Personas) -> None:
+        _fill_typed(session, people)
+        access, body = report.credit_report(session, people["bank"], people.home,
+                                            "loan_application")
+        assert access.allowed and body is not None
+        values = {i["code"]: (i["value"], i["visibility"]) for i in body["indicators"]}
+        assert {c: values[c] for c in TYPED} == {c: ("**", "masked") for c in TYPED}
+
+    def test_provide(self, session: Session, people: Personas) -> None:
+        _fill_typed(session, people)
+        service.grant_consent(session, people["farmer"], subject_id=people.home, bank_code=BANK,
+                              purpose="loan_application", scope="provide")
+        access, rows = report.provide_data(session, people["bank"], people.home,
+                                           "loan_application")
+        assert access.allowed
+        values = {r["indicator_code"]: (r["value_num"], r["value_text"]) for r in rows}
+        assert {c: values[c] for c in TYPED} == {c: (None, "**") for c in TYPED}
+        assert values["I0501"] == (None, CORE)  # numbers keep their order of magnitude
 
 
 class TestCreditReport:
@@ -146,7 +214,7 @@ class TestCreditReport:
         values = {i["code"]: (i["value"], i["visibility"]) for i in body["indicators"]}
         assert values == {"I1102": ("12.50 小时", "clear"), "I0201": ("8 亩", "clear"),
                           "I0401": ("1万–10万", "masked"), "I0501": (CORE, "masked")}
-        assert body["name"] == "张*"
+        assert body["name"] == "张0"  # as on the household page the bank reaches
         # One entry on the log, the report itself: building it is no second look.
         assert _log(session, people) == [(actor.id, "loan_application"), *before]
         refused, none = report.credit_report(session, actor, people.neighbour,

@@ -239,10 +239,14 @@ class TestLoans:
 
 
 # -- whole-village grants -----------------------------------------------------------------------------
-#: Who previews village A: its officers, and any bank (an offer may be made anywhere).
-PREVIEWS_A = {"admin", "township", "village", "bank", "other_bank"}
+#: Who previews village A with the RCB product: its officers, and the product's own bank (a bank
+#: may offer anywhere, its own products only).
+PREVIEWS_A = {"admin", "township", "village", "bank"}
 #: Officers of other places: the village does not exist for them.
 OTHER_PLACE = {"township2", "village2"}
+#: Another bank: the preview of a product not its own does not exist for it (issue #10 QA: it
+#: read every household of the village through another bank's product).
+OTHER_PRODUCT = {"other_bank"}
 #: Who sees a grant made in village A: its officers and the granting bank.
 SEES_GRANT = {"admin", "township", "village", "bank"}
 
@@ -255,10 +259,12 @@ class TestGrants:
             view = grants.preview(session, actor, VILLAGE_A, "rcb_credit")
             assert view.summary()["households"] == 3 and view.summary()["eligible"] == 2
             return
-        with pytest.raises(NotFound if name in OTHER_PLACE else Forbidden):
+        with pytest.raises(NotFound if name in OTHER_PLACE | OTHER_PRODUCT else Forbidden):
             grants.preview(session, actor, VILLAGE_A, "rcb_credit")
         if name in OTHER_PLACE:
             assert _denials(session, actor) == [f"village {VILLAGE_A}: preview"]
+        if name in OTHER_PRODUCT:
+            assert _denials(session, actor) == [f"village {VILLAGE_A}: preview rcb_credit"]
 
     @pytest.mark.parametrize("name", ALL)
     def test_grant(self, session: Session, world: World, name: str) -> None:

@@ -101,3 +101,18 @@ def test_the_table_is_printed_for_review() -> None:
             "reaches": "consent"} in rows
     assert not any(r["role"] == "merchant" for r in rows)
     assert {r["resource"] for r in rows} == {"subject"}
+
+
+@pytest.mark.parametrize("as_json", [[], ["--json"]])
+def test_an_unknown_resource_is_refused_with_the_known_ones(as_json: list[str]) -> None:
+    """A typo printed an empty table and exit 0, as if nobody reached anything."""
+    from typer.testing import CliRunner
+
+    from ctown.access import policy
+    from ctown.cli import app
+
+    result = CliRunner().invoke(app, ["access", "policy", "--resource", "nope", *as_json])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "未知的资源 nope" in result.stderr and "unknown resource nope" in result.stderr
+    assert all(name in result.stderr for name in policy.POLICY)

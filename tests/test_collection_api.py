@@ -104,7 +104,14 @@ def test_terminal_page_register_and_revoke(site) -> None:  # type: ignore[no-unt
     client, url, _var = site
     client.cookies.clear()
     login(client, "village", "pw-village-123")
-    assert client.get("/collection/terminals").status_code == 403
+    # A village officer sees its village's terminals, as the API lists them; no managing.
+    page = client.get("/collection/terminals")
+    listed = client.get("/api/v1/collection/terminals").json()
+    assert page.status_code == 200 and all(t["id"] in page.text for t in listed)
+    assert "/revoke" not in page.text and 'action="/collection/terminals"' not in page.text
+    assert client.post("/collection/terminals", data={
+        "public_key": "x", "village_code": VILLAGE_A, "csrf_token": csrf_from(page.text)
+    }).status_code == 403
     client.cookies.clear()
     login(client, "admin", "pw-admin-123")
     page = client.get("/collection/terminals")

@@ -245,9 +245,14 @@ def test_punishment_list_refuses_at_once(session: Session, county: sample.County
     app, _decision = _apply(session, county)
     assert app.state == State.declined
     assert any("失信" in r["zh"] for r in app.reasons)
-    view = grants.preview(session, county.users["bank"], sample.VILLAGE, "rcb_credit")
+    # The officers of the place read why; the bank only that the household is not eligible
+    # (issue #10 QA: the bank read the punishment list through the preview).
+    view = grants.preview(session, county.users["village"], sample.VILLAGE, "rcb_credit")
     row = view.rows.filter(view.rows["subject_id"] == hid).row(0, named=True)
     assert (row["eligible"], row["reason"]) == (False, "punished")
+    view = grants.preview(session, county.users["bank"], sample.VILLAGE, "rcb_credit")
+    row = view.rows.filter(view.rows["subject_id"] == hid).row(0, named=True)
+    assert (row["eligible"], row["reason"]) == (False, "not_eligible")
 
 
 def test_figures_per_village_township_bank(session: Session, county: sample.County) -> None:

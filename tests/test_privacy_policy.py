@@ -34,6 +34,28 @@ def test_mask_value(value: object, masked: str) -> None:
     assert masking.mask_value(value) == masked
 
 
+@pytest.mark.parametrize(("value", "kind", "masked"), [
+    # A yes/no is stored as 1.0/0.0 and a code as text: masked whole, never "1–10", "0" or "2**".
+    (1.0, "boolean", "**"), (0.0, "boolean", "**"), (True, "boolean", "**"),
+    ("2", "code", "**"), ("01", "code", "**"),
+    (37_500.0, "decimal", "1万–10万"), (3, "integer", "1–10"), (0, "integer", "0"),
+    ("2020-05-01", "date", "2020-**-**"), (dt.date(2020, 5, 1), "date", "2020-**-**"),
+    ("某某法院", "text", "某**"), (None, "code", ""),
+    # A value that does not fit its type, or an indicator the catalogue no longer knows.
+    ("某某法院", "decimal", "**"), ("soon", "date", "**"), (1.0, masking.UNKNOWN_TYPE, "**")])
+def test_mask_value_follows_the_catalogue_type(value: object, kind: str, masked: str) -> None:
+    assert masking.mask_value(value, kind) == masked
+    assert masking.shown(Role.bank_officer, "core", value, "shown", kind) == masked
+
+
+def test_every_catalogue_type_has_a_mask() -> None:
+    from typing import get_args
+
+    from ctown.catalogue.schemas import IndicatorType
+
+    assert set(masking.MASK_OF_TYPE) == set(get_args(IndicatorType))
+
+
 def test_shown() -> None:
     assert masking.shown(Role.bank_officer, "public", 5, "5 头") == "5 头"
     assert masking.shown(Role.bank_officer, "sensitive", 37_500, "37,500 元") == "1万–10万"
@@ -43,6 +65,7 @@ def test_shown() -> None:
 def test_exports_follow_the_same_table() -> None:
     catalogue = load_catalogue()
     sensitivity = {c: i.sensitivity for c, i in catalogue.indicators.items()}
+    types = {c: i.type for c, i in catalogue.indicators.items()}
     by_level = {lvl: next(c for c, s in sorted(sensitivity.items()) if s == lvl)
                 for lvl in masking.SENSITIVITIES}
     frame = pl.DataFrame({
@@ -51,7 +74,7 @@ def test_exports_follow_the_same_table() -> None:
         "value_num": [12.0, 37_500.0, 250.0, None, 1.0],
         "value_text": [None, None, None, "某某法院", None]})
     for role in Role:
-        out = masking.apply_to_frame(frame, role, sensitivity)
+        out = masking.apply_to_frame(frame, role, sensitivity, types)
         for row in out.iter_rows(named=True):
             level = sensitivity[row["indicator_code"]]
             vis = masking.visibility(role, level)
@@ -63,9 +86,34 @@ def test_exports_follow_the_same_table() -> None:
             else:
                 assert row["value_num"] is None
                 expected = masking.mask_value(original["value_num"] if original["value_num"]
-                                             is not None else original["value_text"])
+                                             is not None else original["value_text"],
+                                             types[row["indicator_code"]])
                 assert row["value_text"] == expected
         shown = set(out["indicator_code"])
         assert "Z9999" not in shown  # not in the catalogue: never exported
         assert shown == {c for lvl, c in by_level.items()
                          if masking.visibility(role, lvl) is not Visibility.hidden}
+
+
+def test_exports_mask_by_the_catalogue_type() -> None:
+    """The whole-column path gives what the per-value path gives, for every type of the
+    catalogue: a yes/no (I0507 当期按时还款 stored as 1.0) and a code (I0506 贷款五级分类, 2 = 关注)
+    masked whole, numbers as their magnitude, dates as their year, text as its first character."""
+    sensitivity = {c: "core" for c in ("I0501", "I0506", "I0507", "X1", "X2", "X3", "X4")}
+    # X4 has no type: an indicator the catalogue no longer knows.
+    types = {"I0501": "decimal", "I0506": "code", "I0507": "boolean", "X1": "date", "X2": "text",
+             "X3": "boolean"}
+    frame = pl.DataFrame({
+        "subject_id": [1] * 7,
+        "indicator_code": ["I0501", "I0506", "I0507", "X1", "X2", "X3", "X4"],
+        "value_num": [250_000.0, None, 1.0, None, None, 0.0, 7.0],
+        "value_text": [None, "2", None, "2020-05-01", "某某法院", None, None]})
+    out = masking.apply_to_frame(frame, Role.bank_officer, sensitivity, types)
+    texts = dict(zip(out["indicator_code"], out["value_text"], strict=True))
+    assert texts == {"I0501": "10万–100万", "I0506": "**", "I0507": "**", "X1": "2020-**-**",
+                     "X2": "某**", "X3": "**", "X4": "**"}
+    assert out["value_num"].null_count() == out.height
+    for row in frame.iter_rows(named=True):
+        value = row["value_num"] if row["value_num"] is not None else row["value_text"]
+        kind = types.get(row["indicator_code"], masking.UNKNOWN_TYPE)
+        assert masking.mask_value(value, kind) == texts[row["indicator_code"]]

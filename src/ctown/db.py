@@ -9,12 +9,12 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -29,9 +29,31 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+    if TYPE_CHECKING:
+        # DeclarativeBase types it as any FromClause, since a class may map a join or a select;
+        # every ctown model maps one Table (bulk inserts and COPY rely on it).
+        __table__: ClassVar[sa.Table]
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: The integers an id column (and LIMIT/OFFSET) holds on both databases: signed 64-bit. A larger
+#: one is no id of any row — and binding it fails (SQLite: OverflowError, PostgreSQL: "out of
+#: range"), a 500 that reset the connection before ids were checked against this.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def storable_int(value: object) -> bool:
+    """Whether ``value`` is not an integer, or an integer a 64-bit column can hold."""
+    return not isinstance(value, int) or INT64_MIN <= value <= INT64_MAX
+
+
+def page_offset(page: int, per_page: int) -> int:
+    """The OFFSET of page ``page`` (from 1; less counts as 1), clamped to what the databases
+    accept: a page past the end is an empty page, however far past."""
+    return min((max(page, 1) - 1) * per_page, INT64_MAX)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -121,6 +143,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def driver_connection(conn: sa.Connection) -> Any:
+    """The DB-API connection under ``conn`` (sqlite3 or psycopg, whichever the URL names), for
+    executemany and COPY without SQLAlchemy's per-row machinery.
+
+    SQLAlchemy types it ``Any | None``: None only once a connection was invalidated, never while
+    it is checked out, as ``conn`` is."""
+    return conn.connection.driver_connection
+
+
 class JSONText(str):
     """A JSON document already serialised (e.g. in canonical form for a digest): bulk inserts
     store its text as is instead of serialising the value a second time."""
@@ -136,10 +167,11 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
         return
     columns = list(rows[0])
     defaults = {c.name: c.default.arg for c in table.columns
-                if c.name not in columns and c.default is not None and c.default.is_callable}
+                if c.name not in columns and isinstance(c.default, sa.ColumnDefault)
+                and c.default.is_callable}
     names = columns + list(defaults)
-    stamped_values = [fn(None) for fn in defaults.values()]  # type: ignore[operator]
-    raw = session.connection().connection.driver_connection
+    stamped_values = [fn(None) for fn in defaults.values()]
+    raw = driver_connection(session.connection())
     quoted = ", ".join(f'"{n}"' for n in names)
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
@@ -152,11 +184,11 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
         cols = [_processed([r[c] for r in rows], p) for c, p in zip(columns, procs, strict=False)]
         cols += [[v] * len(rows) for v in stamped]
         marks = ", ".join("?" * len(names))
-        raw.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})',  # type: ignore[union-attr]
+        raw.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})',
                         zip(*cols, strict=True))
         return
     json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-    cursor = raw.cursor()  # type: ignore[union-attr]
+    cursor = raw.cursor()
     with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
             values = [_copy_value(row[c], c in json_cols) for c in columns]
@@ -193,8 +225,14 @@ def _processed(values: list[Any], proc: Any) -> list[Any]:
         return [proc(v) for v in values]
 
 
-def keys_in(session: Session, column: sa.ColumnElement[Any], keys: list[Any]
-            ) -> sa.ColumnElement[bool]:
+def rowcount(result: sa.Result[Any]) -> int:
+    """The rows an UPDATE or DELETE run by ``Session.execute`` matched. Its result is typed as a
+    plain ``Result`` whatever the statement; for DML it is a ``CursorResult``, which has the count."""
+    return cast("sa.CursorResult[Any]", result).rowcount
+
+
+def keys_in(session: Session, column: QueryableAttribute[Any] | sa.ColumnElement[Any],
+            keys: list[Any]) -> sa.ColumnElement[bool]:
     """``column IN keys`` as one bound value, however many keys: a JSON array on SQLite, an
     array on PostgreSQL. SQLAlchemy's ``in_`` binds one parameter per key, and building those
     parameters cost more than the index look-ups themselves on bulk loads."""

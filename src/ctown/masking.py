@@ -4,7 +4,8 @@ clear, masked, or not at all.
 
 Screens, the credit file, the credit report and exports all go through :func:`visibility`;
 exports apply the same table to whole columns with :func:`apply_to_frame` (Polars), so a file
-never shows more than the screen. Names and identifiers of persons (the register, the credit
+never shows more than the screen. What a masked value looks like follows the indicator's catalogue
+type (:data:`MASK_OF_TYPE`), on both paths. Names and identifiers of persons (the register, the credit
 file's heading) follow :func:`identity`, and are masked by :func:`mask_resident_id`,
 :func:`mask_phone` and :func:`mask_name`.
 """
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 import polars as pl
@@ -106,51 +109,109 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def mask_value(value: object) -> str:
-    """A masked display of any indicator value (number → range, date → year, text → first char)."""
+class Mask(StrEnum):
+    """How a masked value is shown, decided by the indicator's catalogue type (never by how the
+    value happens to be stored: a yes/no is stored as 1.0/0.0, a code as text)."""
+
+    whole = "whole"  # "**": a yes/no or a code has so few values that any part of it tells it
+    magnitude = "magnitude"  # 37,500 → "1万–10万"
+    year = "year"  # 2020-05-01 → "2020-**-**"
+    initial = "initial"  # 某某法院 → "某**"
+
+
+#: Catalogue type (:data:`ctown.catalogue.schemas.IndicatorType`) → how its values are masked.
+#: A type not listed — an indicator the catalogue no longer knows — is masked whole.
+MASK_OF_TYPE: dict[str, Mask] = {
+    "integer": Mask.magnitude, "decimal": Mask.magnitude, "boolean": Mask.whole,
+    "code": Mask.whole, "date": Mask.year, "text": Mask.initial}
+#: An indicator code the catalogue does not know (a retired one): its type is unknown.
+UNKNOWN_TYPE = "unknown"
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+
+
+def mask_of(kind: str) -> Mask:
+    return MASK_OF_TYPE.get(kind, Mask.whole)
+
+
+def _kind_of(value: object) -> str:
+    """The type of a value given without its indicator (callers that hold no catalogue)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "decimal"
+    if isinstance(value, dt.date):
+        return "date"
+    return "text"
+
+
+def mask_value(value: object, kind: str | None = None) -> str:
+    """A masked display of an indicator value of catalogue type ``kind`` (see :data:`MASK_OF_TYPE`:
+    boolean and code → "**", number → its order of magnitude, date → its year, text → first
+    character); ``None``: the type is taken from the Python value. A value that does not fit its
+    type is masked whole. :func:`apply_to_frame` applies the same rule to whole columns."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "**"
-    if isinstance(value, int | float):
+    mask = mask_of(kind if kind is not None else _kind_of(value))
+    if mask is Mask.magnitude and isinstance(value, int | float | Decimal) and not isinstance(
+            value, bool):
         return mask_number(float(value))
-    if isinstance(value, dt.date):
+    if mask is Mask.year and isinstance(value, dt.date):
         return f"{value.year}-**-**"
-    return str(value)[:1] + "**"  # fixed width: the length says nothing either
+    if mask is Mask.year and isinstance(value, str) and re.match(_ISO_DATE, value):
+        return f"{value[:4]}-**-**"
+    if mask is Mask.initial:
+        return str(value)[:1] + "**"  # fixed width: the length says nothing either
+    return "**"
 
 
-def shown(role: Role | str, sensitivity: str, value: object, display: str) -> str | None:
-    """What ``role`` is shown for a value: the display, a masked form, or None (hidden)."""
+def shown(role: Role | str, sensitivity: str, value: object, display: str,
+          kind: str | None = None) -> str | None:
+    """What ``role`` is shown for a value of catalogue type ``kind``: the display, a masked form,
+    or None (hidden)."""
     vis = visibility(role, sensitivity)
     if vis is Visibility.hidden:
         return None
-    return display if vis is Visibility.clear else mask_value(value)
+    return display if vis is Visibility.clear else mask_value(value, kind)
 
 
 # -- exports ------------------------------------------------------------------------------------
 def apply_to_frame(frame: pl.DataFrame, role: Role | str, sensitivity_of: dict[str, str],
-                   code_col: str = "indicator_code", num_col: str = "value_num",
-                   text_col: str = "value_text") -> pl.DataFrame:
+                   type_of: dict[str, str], code_col: str = "indicator_code",
+                   num_col: str = "value_num", text_col: str = "value_text") -> pl.DataFrame:
     """The same policy over a whole export: hidden rows dropped, masked values replaced.
 
-    ``sensitivity_of`` maps indicator codes to their catalogue sensitivity. The result keeps the
-    columns, with ``value_num`` null and ``value_text`` the masked form where masked.
+    ``sensitivity_of`` and ``type_of`` map indicator codes to their catalogue sensitivity and
+    type. The result keeps the columns, with ``value_num`` null and ``value_text`` the masked
+    form (:func:`mask_value`'s rule, as column expressions) where masked.
     """
     codes = sorted(set(sensitivity_of))
     vis = pl.DataFrame({code_col: codes,
-                        "_vis": [str(visibility(role, sensitivity_of[c])) for c in codes]})
+                        "_vis": [str(visibility(role, sensitivity_of[c])) for c in codes],
+                        "_mask": [str(mask_of(type_of.get(c, UNKNOWN_TYPE))) for c in codes]})
     joined = frame.join(vis, on=code_col, how="left").with_columns(
         pl.col("_vis").fill_null(str(Visibility.hidden)))
-    masked_num = _mask_number_expr(pl.col(num_col))
-    masked_text = (pl.col(text_col).str.slice(0, 1) + pl.lit("**"))
     is_masked = pl.col("_vis") == str(Visibility.masked)
     return (joined.filter(pl.col("_vis") != str(Visibility.hidden))
             .with_columns(
-                pl.when(is_masked).then(
-                    pl.when(pl.col(num_col).is_not_null()).then(masked_num).otherwise(masked_text)
-                ).otherwise(pl.col(text_col)).alias(text_col),
+                pl.when(is_masked).then(_mask_expr(pl.col("_mask"), pl.col(num_col),
+                                                   pl.col(text_col)))
+                .otherwise(pl.col(text_col)).alias(text_col),
                 pl.when(is_masked).then(None).otherwise(pl.col(num_col)).alias(num_col))
-            .drop("_vis"))
+            .drop("_vis", "_mask"))
+
+
+def _mask_expr(mask: pl.Expr, num: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """:func:`mask_value` over columns, without a Python call per row."""
+    whole = pl.lit("**")
+    return (pl.when(num.is_null() & text.is_null()).then(pl.lit(None, dtype=pl.String))
+            .when(mask == str(Mask.magnitude)).then(
+                pl.when(num.is_not_null()).then(_mask_number_expr(num)).otherwise(whole))
+            .when(mask == str(Mask.year)).then(
+                pl.when(text.str.contains(_ISO_DATE)).then(text.str.slice(0, 4) + "-**-**")
+                .otherwise(whole))
+            .when(mask == str(Mask.initial)).then(
+                pl.coalesce(text, num.cast(pl.String)).str.slice(0, 1) + "**")
+            .otherwise(whole))
 
 
 def _magnitude_text(e: pl.Expr) -> pl.Expr:

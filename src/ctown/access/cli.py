@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ctown.access import policy
+from ctown.i18n import Message, _
 
 app = typer.Typer(help="访问控制 / access: who reaches what, for which purpose", no_args_is_help=True)
 
@@ -19,6 +20,11 @@ def show_policy(as_json: Annotated[bool, typer.Option("--json", help="JSON outpu
                 resource: Annotated[str | None, typer.Option(help="only this resource")] = None
                 ) -> None:
     """Print the access table: resource, purpose, role, and how the role reaches the rows."""
+    if resource is not None and resource not in policy.POLICY:
+        # A typo would print an empty table, as if nobody reached anything: say so instead.
+        typer.echo(str(Message(_("未知的资源 {resource}；已知的资源：{known}"), {
+            "resource": resource, "known": ", ".join(sorted(policy.POLICY))})), err=True)
+        raise typer.Exit(2)
     rows = [r for r in policy.rows() if resource in (None, r["resource"])]
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))

@@ -110,11 +110,22 @@ POLICY: Table = {
     "grant": {
         "view": {**_OFFICERS, R.bank_officer: (BANK,)},
     },
-    # The village of a grant to be made: its preview (every household's grade and limit) and the
-    # grant. A bank may offer in any village, its own products only (lending.grants).
+    # The village of a grant to be made (整村授信): its preview (every household's grade and
+    # limit) and the grant. Its officers reach it by region and see its people: each name, and
+    # why a household is left out. A bank may offer in any village, but only a product of its own
+    # bank ("grant_product"), and sees an offer, not the people: masked names, "not eligible"
+    # without the reason, and every household listed goes on that household's query log
+    # (lending.grants).
     "grant_village": {
         "preview": {**_OFFICERS, R.bank_officer: (A,)},
         "grant": {R.bank_officer: (A,)},
+    },
+    # The product of a grant to be made (a product file, not a row): any product for the officers
+    # of the place; a bank's own products for a bank (another bank's: "not found", logged).
+    "grant_product": {
+        "preview": {R.county_admin: (A,), R.township_officer: (A,), R.village_officer: (A,),
+                    R.bank_officer: (BANK,)},
+        "grant": {R.bank_officer: (BANK,)},
     },
     # Lending figures (放贷统计): the feature; its rows are loans and applications "figures".
     "lending_figures": {

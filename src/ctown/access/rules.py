@@ -100,6 +100,6 @@ def household_members(household_ids: sa.Select[int] | list[int]
                         sa.select(Subject.id).where(Subject.household_id.in_(household_ids)))
 
 
-def is_head(relation: sa.ColumnElement[str | None]) -> sa.ColumnElement[bool]:
+def is_head(relation: sa.SQLColumnExpression[str | None]) -> sa.ColumnElement[bool]:
     """SQL: the member is the head of the household (户主)."""
     return relation.in_(HEAD_RELATIONS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVarTuple
+from typing import Any, Protocol, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -25,13 +25,36 @@ from sqlalchemy.sql import Select
 
 from ctown.access import rules
 from ctown.access.policy import Reach, reaches
-from ctown.accounts.models import AccessLog, User
+from ctown.accounts.models import AccessLog
+from ctown.db import storable_int
 from ctown.errors import Forbidden, NotFound
 from ctown.i18n import Message, _
 from ctown.registry.identifiers import division_prefix
 from ctown.registry.models import Subject
 
 Ts = TypeVarTuple("Ts")
+
+
+class Actor(Protocol):
+    """Who acts, as the access layer reads them: a signed-in ``accounts.models.User``, or the
+    same columns read without the ORM (the user behind a bearer token on the hot path)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def region_code(self) -> str: ...
+    @property
+    def subject_id(self) -> int | None: ...
+    @property
+    def bank_code(self) -> str | None: ...
+    @property
+    def department_code(self) -> str | None: ...
+
+
 #: A mapped attribute (``Loan.bank_code``) or any SQL expression that yields the value.
 Column = QueryableAttribute[Any] | sa.ColumnElement[Any]
 
@@ -85,7 +108,7 @@ SUBJECTS = Resource("subject", Subject, Subject.id, label="subject", region=Subj
 
 
 # -- the conditions ------------------------------------------------------------------------------
-def region_prefix(actor: User) -> str:
+def region_prefix(actor: Actor) -> str:
     """The code prefix shared by every region inside the actor's region."""
     return division_prefix(actor.region_code)
 
@@ -109,7 +132,7 @@ def _insured_clients() -> sa.CompoundSelect[int]:
     return sa.union(sa.select(Subject.id).where(sa.false()), *parts)
 
 
-def _condition(res: Resource, reach: Reach, actor: User) -> sa.ColumnElement[bool]:
+def _condition(res: Resource, reach: Reach, actor: Actor) -> sa.ColumnElement[bool]:
     """The SQL condition of one reach; a reach the resource has no column for reaches nothing."""
     if reach is Reach.all:
         return sa.true()
@@ -141,7 +164,7 @@ def _condition(res: Resource, reach: Reach, actor: User) -> sa.ColumnElement[boo
     return column == (actor.department_code or "")  # Reach.department
 
 
-def visible(res: Resource, actor: User | None, purpose: str = "view") -> sa.ColumnElement[bool]:
+def visible(res: Resource, actor: Actor | None, purpose: str = "view") -> sa.ColumnElement[bool]:
     """SQL condition true for the rows of ``res`` the actor reaches for ``purpose``."""
     if actor is None:
         return sa.true()
@@ -149,14 +172,18 @@ def visible(res: Resource, actor: User | None, purpose: str = "view") -> sa.Colu
     return sa.or_(*conditions) if conditions else sa.false()
 
 
-def scope(stmt: Select[*Ts], actor: User | None, res: Resource, purpose: str = "view") -> Select[*Ts]:
+def scope(stmt: Select[*Ts], actor: Actor | None, res: Resource, purpose: str = "view") -> Select[*Ts]:
     """Restrict any select that involves ``res.model`` to what the actor reaches."""
     return stmt.where(visible(res, actor, purpose))
 
 
-def get_for(session: Session, actor: User | None, res: Resource, row_id: Any,
+def get_for(session: Session, actor: Actor | None, res: Resource, row_id: Any,
             purpose: str = "view") -> Any:
-    """The row, or NotFound when it does not exist *or* the actor may not reach it (logged)."""
+    """The row, or NotFound when it does not exist *or* the actor may not reach it (logged).
+
+    An integer id past 64 bits is no row's: not found, and no denial to log."""
+    if not storable_int(row_id):
+        raise NotFound()
     row = session.scalar(scope(sa.select(res.model).where(res.id == row_id), actor, res, purpose))
     if row is None:
         if actor is not None and session.scalar(
@@ -166,48 +193,50 @@ def get_for(session: Session, actor: User | None, res: Resource, row_id: Any,
     return row
 
 
-def reaches_row(session: Session, actor: User | None, res: Resource, row_id: Any,
+def reaches_row(session: Session, actor: Actor | None, res: Resource, row_id: Any,
                 purpose: str) -> bool:
     """Does the actor reach this (visible) row for a further purpose? (no logging)"""
+    if not storable_int(row_id):
+        return False
     return session.scalar(scope(sa.select(sa.literal(1)).select_from(res.model)
                                 .where(res.id == row_id), actor, res, purpose)) is not None
 
 
-def allowed(actor: User | None, resource: str, purpose: str) -> bool:
+def allowed(actor: Actor | None, resource: str, purpose: str) -> bool:
     """Does the role reach any row of the resource for the purpose? (a feature gate)"""
     return actor is None or bool(reaches(resource, purpose, actor.role))
 
 
-def require(actor: User | None, resource: str, purpose: str) -> None:
+def require(actor: Actor | None, resource: str, purpose: str) -> None:
     """Refuse (403) a role that reaches no row of the resource for the purpose at all."""
     if not allowed(actor, resource, purpose):
         raise Forbidden(Message(_("您的角色无权执行此操作")))
 
 
 # -- subjects --------------------------------------------------------------------------------------
-def visible_subjects(actor: User, purpose: str = "view") -> sa.ColumnElement[bool]:
+def visible_subjects(actor: Actor, purpose: str = "view") -> sa.ColumnElement[bool]:
     """SQL condition on ``Subject`` true for the subjects the actor may see."""
     return visible(SUBJECTS, actor, purpose)
 
 
-def scope_subjects(stmt: Select[*Ts], actor: User, purpose: str = "view") -> Select[*Ts]:
+def scope_subjects(stmt: Select[*Ts], actor: Actor, purpose: str = "view") -> Select[*Ts]:
     return scope(stmt, actor, SUBJECTS, purpose)
 
 
-def get_subject_for(session: Session, actor: User | None, subject_id: int,
+def get_subject_for(session: Session, actor: Actor | None, subject_id: int,
                     purpose: str = "view") -> Subject:
     subject: Subject = get_for(session, actor, SUBJECTS, subject_id, purpose)
     return subject
 
 
-def is_own_household(actor: User | None, subject: Subject) -> bool:
+def is_own_household(actor: Actor | None, subject: Subject) -> bool:
     """The actor is the subject's household itself (the farmer's own data)."""
     return actor is not None and actor.subject_id is not None and actor.subject_id in (
         subject.id, subject.household_id)
 
 
 # -- denials -----------------------------------------------------------------------------------------
-def log_denied(session: Session, actor: User | None, what: str, client: str | None = None) -> None:
+def log_denied(session: Session, actor: Actor | None, what: str, client: str | None = None) -> None:
     entry = AccessLog(user_id=actor.id if actor else None,
                       username=actor.username if actor else None,
                       event="denied", detail=what[:300], client=client)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ctown.access.scope import get_for, log_denied, reaches_row, require, scope
+from ctown.access.scope import allowed, get_for, log_denied, reaches_row, require, scope
 from ctown.catalogue.schemas import Catalogue
 from ctown.collection import protocol
 from ctown.collection.access import TERMINALS, UPLOADS
@@ -266,13 +266,21 @@ def upload_log_for(session: Session, actor: User | None, limit: int = 50) -> lis
 
 @dataclass
 class TerminalDesk:
-    """The terminal administration page: terminals and the latest uploads of the actor's area."""
+    """The terminal page: terminals and the latest uploads of the actor's area, and what the
+    actor may do there — register terminals, and revoke those in ``manageable``."""
 
     terminals: list[Terminal]
     uploads: list[UploadLog]
+    can_register: bool = False
+    manageable: frozenset[str] = frozenset()
 
 
 def terminal_desk(session: Session, actor: User | None) -> TerminalDesk:
-    """What the terminal page shows, for those who manage terminals (403 otherwise)."""
-    require(actor, "terminal", "manage")
-    return TerminalDesk(terminals_for(session, actor, "manage"), upload_log_for(session, actor))
+    """What the terminal page shows, for those who see terminals (403 otherwise): the terminals
+    the actor views, as the API lists them; managing them is for those who "manage"."""
+    require(actor, "terminal", "view")
+    can_manage = allowed(actor, "terminal", "manage")
+    manageable = (frozenset(t.id for t in terminals_for(session, actor, "manage")) if can_manage
+                  else frozenset())
+    return TerminalDesk(terminals_for(session, actor, "view"), upload_log_for(session, actor),
+                        can_register=can_manage, manageable=manageable)

@@ -173,8 +173,11 @@ def _check_fields(out: Checked, row: int, rec: Any, catalogue: Catalogue, today:
         return None
     value, problem = coerce(ind, rec["value"])
     day = _observed(rec["observed_on"], today)
-    if problem is not None or isinstance(day, Message):
-        out.reject(row, code, problem if problem is not None else day)  # type: ignore[arg-type]
+    if problem is not None:
+        out.reject(row, code, problem)
+        return None
+    if isinstance(day, Message):
+        out.reject(row, code, day)
         return None
     return ind, value, day, str(rec.get("officer") or "")[:50]
 

@@ -25,10 +25,11 @@ NAV = [
     {"href": "/collection/form", "label": _("信息采集"), "resource": "upload",
      "purpose": "collect"},
     {"href": "/collection/terminals", "label": _("采集终端"), "resource": "terminal",
-     "purpose": "manage"},
+     "purpose": "view"},
 ]
 Db = Annotated[Session, Depends(get_db)]
 # Feature gates from the one table; which terminals a user reaches is the service's.
+Viewer = Annotated[User, Depends(allowed("terminal", "view"))]
 Manager = Annotated[User, Depends(allowed("terminal", "manage"))]
 Collector = Annotated[User, Depends(allowed("upload", "collect"))]
 
@@ -59,11 +60,12 @@ def worker() -> FileResponse:
 
 
 @router.get("/collection/terminals", response_class=HTMLResponse)
-def terminals(request: Request, db: Db, user: Manager, message: str = "", kind: str = "info"
+def terminals(request: Request, db: Db, user: Viewer, message: str = "", kind: str = "info"
               ) -> HTMLResponse:
     desk = service.terminal_desk(db, user)
     return render(request, "collection/terminals.html", user=user, terminals=desk.terminals,
-                  log=desk.uploads, message=message, message_kind=kind,
+                  log=desk.uploads, can_register=desk.can_register,
+                  manageable=desk.manageable, message=message, message_kind=kind,
                   county=county_key_out(request).model_dump())
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,13 +14,16 @@ from typer.core import TyperGroup
 
 from ctown.i18n import _, translate
 
+if TYPE_CHECKING:  # the click typer vendors, whose Context TyperGroup.parse_args is typed with
+    from typer import _click
+
 console = Console(stderr=True)
 
 
 class _IngestGroup(TyperGroup):
     """``ctown ingest PATH...`` loads; ``ctown ingest quarantine …`` is a sub-command."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: _click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["load", *args]
         return super().parse_args(ctx, args)

@@ -177,7 +177,7 @@ class _Import:
         # Plain bulk inserts, the ids read back by form number (unique among collection
         # consents: a known number is a duplicate): INSERT … RETURNING in parameter order is
         # one statement per row on SQLite.
-        bulk_insert(self.session, Consent.__table__, records)  # type: ignore[arg-type]
+        bulk_insert(self.session, Consent.__table__, records)
         forms = [r["form_no"] for r in records]
         by_form = dict(self.session.execute(sa.select(Consent.form_no, Consent.id).where(
             Consent.scope == privacy.COLLECT, keys_in(self.session, Consent.form_no, forms))).all())
@@ -188,7 +188,7 @@ class _Import:
              "detail": {"subject_id": rec["subject_id"], "scope": privacy.COLLECT,
                         "form_no": rec["form_no"], "source": self.path.name[:100],
                         "valid_until": rec["valid_until"].isoformat()}}
-            for cid, rec in zip(ids, records, strict=True)])  # type: ignore[arg-type]
+            for cid, rec in zip(ids, records, strict=True)])
         self.known.update(r["form_no"] for r in records)
         self.counts["granted"] += len(records)
 

@@ -68,9 +68,11 @@ class _Sight:
     def value(self, code: str, num: float | None, text: str | None, observed: dt.date,
               department: str, batch_id: int, source: str, recorded: dt.datetime) -> ValueOut:
         raw: float | str | None = num if num is not None else text
-        shown = display(self.catalogue.indicators.get(code), num, text, self.locale)
+        ind = self.catalogue.indicators.get(code)
+        shown = display(ind, num, text, self.locale)
         if self.of(code) is Visibility.masked:
-            raw = shown = masking.mask_value(raw)
+            # Masked by the indicator's type: a yes/no stored as 1.0 is no "1–10", a code no "2**".
+            raw = shown = masking.mask_value(raw, ind.type if ind else masking.UNKNOWN_TYPE)
         return ValueOut(value=raw, display=shown, observed_on=observed, department=department,
                         batch_id=batch_id, source=source, recorded_at=recorded)
 
@@ -116,8 +118,8 @@ def build_file(session: Session, subject: Subject, role: Role | None, *, own: bo
     seen = masking.identity(role, own)
     return CreditFileOut(
         subject_id=subject.id, kind=subject.kind,
-        # The file's heading shows the name in clear only to those who see identifiers in clear.
-        name=subject.name if seen.identifiers or subject.kind in ("entity", "collective")
+        # The file's heading shows the name as the household page does (masking.identity).
+        name=subject.name if seen.names or subject.kind in ("entity", "collective")
         else mask_name(subject.name),
         region_code=subject.region_code, as_of=as_of, catalogue_version=catalogue.version,
         indicators=_indicators(catalogue, subject.kind, current, history, sight))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -37,7 +37,7 @@ from ctown.access.scope import get_subject_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.schemas import Catalogue
 from ctown.crypto import FieldCipher
-from ctown.db import UTCDateTime
+from ctown.db import UTCDateTime, driver_connection
 from ctown.ingest.access import HELD_VALUES
 from ctown.ingest.digest import digests
 from ctown.ingest.models import Batch, HeldValue
@@ -160,7 +160,7 @@ def _store(session: Session, cipher: FieldCipher, held: pl.DataFrame, households
         pl.Series("value", values, dtype=pl.String),
         pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("held_at"))
     if session.get_bind().dialect.name == "postgresql":
-        copy_frame(session.connection().connection.driver_connection, "ingest_held_values",
+        copy_frame(driver_connection(session.connection()), "ingest_held_values",
                    frame)
         return
     session.execute(sa.insert(HeldValue), frame.to_dicts())
@@ -224,10 +224,11 @@ def _release_batch(session: Session, department: str, part: pl.DataFrame, now: d
     """Released values enter the credit file as a batch of their own (channel ``release``):
     they are new to the file now, so what looks for values that arrived after a batch
     (incremental rescoring) finds them; the batches they were received in stay in ``detail``."""
-    first = int(part["__held_id__"].min())  # type: ignore[arg-type]
+    # Polars types min() and max() as any Python value: of these Int64 columns, an int.
+    first = int(cast(int, part["__held_id__"].min()))
     batch = Batch(department=department, external_id=f"release:{first}",
                   source_name="授权后释放 / released on consent", channel="release",
-                  status="done", catalogue_version=int(part["catalogue_version"].max()),  # type: ignore[arg-type]
+                  status="done", catalogue_version=int(cast(int, part["catalogue_version"].max())),
                   actor_id=actor.id if actor else None, created_at=now, finished_at=now,
                   values_written=part.height,
                   detail={"released_from_batches": sorted(set(part["batch_id"].to_list())),

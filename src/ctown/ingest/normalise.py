@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -106,7 +107,7 @@ def _parse_date(s: pl.Series) -> Parsed:
                      ).to_series()
     from_serial = pl.select(
         pl.when(days.is_between(1, 2958465))
-        .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=days.cast(pl.Int64)))).to_series()
+        .then(pl.lit(_EXCEL_EPOCH) + pl.duration(days=pl.lit(days.cast(pl.Int64))))).to_series()
     values = pl.select(pl.coalesce([dates, from_serial.cast(pl.Date)])).to_series()
     in_range = values.is_between(dt.date(1880, 1, 1), dt.date(2100, 12, 31))
     values = pl.select(pl.when(in_range).then(values)).to_series().alias(s.name)
@@ -216,7 +217,7 @@ def parse_identifiers(s: pl.Series, kind: str) -> ParsedIds:
     return ParsedIds(values, (raw.is_not_null() & values.is_null()).fill_null(False), messages)
 
 
-def _parser(kind: str):  # type: ignore[no-untyped-def]
+def _parser(kind: str) -> Callable[[object], str]:
     if kind == "resident_id":
         return lambda v: ids.parse_resident_id(v).value
     if kind == "uscc":

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -87,7 +87,7 @@ def prepare(ctx: Context, chunk: Chunk, first_seq: int, seqs: pl.Series | None =
     if seqs is None:
         seqs = pl.int_range(first_seq, first_seq + frame.height, eager=True, dtype=pl.Int64)
     frame = frame.with_columns(seqs.alias(SEQ))
-    end = max(first_seq, int(seqs.max()) + 1)  # type: ignore[arg-type]
+    end = max(first_seq, int(cast(int, seqs.max())) + 1)  # max() of integer seqs: an int
     return Prepared(frame, chunk.sheet, validate(ctx, frame), end)
 
 

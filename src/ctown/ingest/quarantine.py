@@ -24,7 +24,7 @@ from ctown.access.scope import get_for, require, scope
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
 from ctown.crypto import FieldCipher
-from ctown.db import utcnow
+from ctown.db import page_offset, storable_int, utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import messages as msg
@@ -52,9 +52,10 @@ def _reached(session: Session, actor: User | None, row_ids: list[int], purpose: 
              ) -> list[QuarantinedRow]:
     """The rows of ``row_ids`` the actor reaches for ``purpose``; any other id is "not found"
     for a person (the denial logged when the row exists). The county's own job skips ids that
-    do not exist, as it always did."""
+    do not exist, as it always did (an id past 64 bits among them)."""
+    storable = [i for i in row_ids if storable_int(i)]
     rows = list(session.scalars(_rows_query(actor, None, purpose)
-                                .where(QuarantinedRow.id.in_(row_ids)).order_by(QuarantinedRow.id)))
+                                .where(QuarantinedRow.id.in_(storable)).order_by(QuarantinedRow.id)))
     missing = set(row_ids) - {r.id for r in rows}
     if missing and actor is not None:
         get_for(session, actor, QUARANTINE, min(missing), purpose)  # raises NotFound
@@ -85,7 +86,7 @@ def list_rows(session: Session, cipher: FieldCipher, actor: User | None, *,
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     rows = session.execute(
         stmt.add_columns(Batch.source_name).join(Batch, Batch.id == QuarantinedRow.batch_id)
-        .order_by(QuarantinedRow.id).limit(limit).offset((max(page, 1) - 1) * limit)).all()
+        .order_by(QuarantinedRow.id).limit(limit).offset(page_offset(page, limit))).all()
     by_reason = dict(session.execute(
         sa.select(QuarantinedRow.reason_code, sa.func.count())
         .where(QuarantinedRow.id.in_(stmt.with_only_columns(QuarantinedRow.id)))

@@ -140,11 +140,12 @@ class Resolver:
             return confirmed, {}, rest[SEQ].to_list()
         names = {f: cols[getattr(fb, f)].target if getattr(fb, f) in cols else None
                  for f in ("name", "birth_date", "village")}
-        if any(n is None or n not in rest.columns for n in names.values()):
+        present = {f: n for f, n in names.items() if n is not None and n in rest.columns}
+        if len(present) < len(names):
             return confirmed, {}, rest[SEQ].to_list()
-        probe = rest.select(pl.col(SEQ), pl.col(names["name"]).alias("name"),
-                            pl.col(names["birth_date"]).cast(pl.Date).alias("birth_date"),
-                            pl.col(names["village"]).alias("region_code")).drop_nulls()
+        probe = rest.select(pl.col(SEQ), pl.col(present["name"]).alias("name"),
+                            pl.col(present["birth_date"]).cast(pl.Date).alias("birth_date"),
+                            pl.col(present["village"]).alias("region_code")).drop_nulls()
         held = self._match(probe)
         unmatched = [s for s in rest[SEQ].to_list() if s not in held]
         return confirmed, held, unmatched

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ from ctown.access.scope import log_denied, require, scope
 from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.crypto import FieldCipher
-from ctown.db import utcnow
+from ctown.db import page_offset, utcnow
 from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import hold
@@ -41,6 +41,8 @@ from ctown.ingest.store import Store
 from ctown.registry.models import Subject
 
 if TYPE_CHECKING:
+    from _typeshed import ConvertibleToFloat
+
     from ctown.accounts.models import User
     from ctown.ingest.readahead import Feed
     from ctown.ingest.resolve import Directory
@@ -169,7 +171,7 @@ def list_batches(session: Session, actor: User | None, page: int = 1,
     require(actor, "batch", "view")
     stmt = scope(sa.select(Batch), actor, BATCHES)
     return list(session.scalars(stmt.order_by(Batch.id.desc()).limit(per_page)
-                                .offset((max(page, 1) - 1) * per_page)))
+                                .offset(page_offset(page, per_page))))
 
 
 # -- push API -------------------------------------------------------------------------------------
@@ -219,7 +221,8 @@ def _value_columns(catalogue: Catalogue, code: str, value: object) -> tuple[floa
     ind = catalogue.get(code)
     try:
         if ind.type in NUMERIC_TYPES:
-            number = float(value)  # type: ignore[arg-type]
+            # float() is the check: what it cannot convert raises, and is refused below.
+            number = float(cast("ConvertibleToFloat", value))
             if ind.type == "integer" and not number.is_integer():
                 raise ValueError
             return number, None

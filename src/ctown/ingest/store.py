@@ -13,6 +13,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from ctown.db import driver_connection
+
 VALUE_COLUMNS = ("subject_id", "indicator_code", "value_num", "value_text", "observed_on",
                  "batch_id", "department", "catalogue_version", "recorded_at", "digest")
 CURRENT_COLUMNS = ("subject_id", "indicator_code", "value_num", "value_text", "observed_on",
@@ -65,7 +67,7 @@ class Store:
 
     @property
     def raw(self) -> Any:
-        return self.session.connection().connection.driver_connection
+        return driver_connection(self.session.connection())
 
     # -- indicator values ------------------------------------------------------------------------
     def _prepare(self, frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:

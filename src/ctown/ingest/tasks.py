@@ -180,8 +180,9 @@ def run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Plann
                 consents.append(_consents_one(factory, cipher, item))
             else:
                 # Started after the regions: validation checks villages against them.
-                ahead = ahead or ReadAhead(factory, [(p.path, p.department) for p in planned
-                                                     if p.kind == "feed"])
+                ahead = ahead or ReadAhead(factory, [
+                    (p.path, p.department) for p in planned
+                    if p.kind == "feed" and p.department is not None])  # (a feed always has one)
                 reports.append(_load_one(group, cipher, item, actor_id, hook, ahead,
                                          directory))
                 statistics.after(reports[-1])

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from ctown.catalogue.schemas import Catalogue, Indicator
+from ctown.i18n import Message
 from ctown.ingest import messages as msg
 from ctown.ingest import normalise as nz
 from ctown.ingest.mapping import REGISTRY_FIELDS, ColumnMap, DepartmentMapping
@@ -28,6 +30,9 @@ KEY = "__key__"
 CONTENT = "__content__"
 SEP = "\x1f"
 NUMERIC = ("integer", "decimal", "boolean")
+
+#: Why a cell was refused, built from its raw text once the failing rows are known.
+ReasonFactory = Callable[[str], Reason]
 
 
 def norm_name(name: str) -> str:
@@ -97,10 +102,10 @@ class _Checks:
         self.ctx, self.frame, self.found = ctx, frame, found
         self.out: dict[str, pl.Series] = {SEQ: frame[SEQ], ROW: frame[ROW]}
         self.text: dict[str, pl.Series] = {}   # canonical column → normalised text (keys)
-        self.errors: list[tuple[pl.Series, str, object]] = []   # (mask, column, reason factory)
-        self.info_errors: list[tuple[pl.Series, str, object]] = []
+        self.errors: list[tuple[pl.Series, str, ReasonFactory]] = []   # (mask, column, factory)
+        self.info_errors: list[tuple[pl.Series, str, ReasonFactory]] = []
         self.id_bad: pl.Series | None = None
-        self.id_messages: dict[str, object] = {}
+        self.id_messages: dict[str, Message] = {}
         self.height = frame.height
 
     # -- helpers ------------------------------------------------------------------------------
@@ -108,7 +113,8 @@ class _Checks:
         col = self.found.get(name)
         return self.frame[col] if col is not None else None
 
-    def fail(self, mask: pl.Series, column: str, factory: object, info: bool = False) -> None:
+    def fail(self, mask: pl.Series, column: str, factory: ReasonFactory, info: bool = False
+             ) -> None:
         if mask.any():
             (self.info_errors if info else self.errors).append((mask, column, factory))
 
@@ -126,7 +132,7 @@ class _Checks:
             if col.required and not info:
                 found = [c for c in self.frame.columns if not c.startswith("__")]
                 reason = msg.missing_column(name, found)
-                self.errors.append((pl.Series([True] * self.height), name, lambda _v, r=reason: r))
+                self.errors.append((pl.Series([True] * self.height), name, lambda _v: reason))
             return
         if name == self.ctx.identity:  # an empty identifier may still be held (fallback)
             self.identity(name, col, raw)
@@ -161,7 +167,7 @@ class _Checks:
                       else (lambda v: msg.not_number(name, v)), info)
             values = parsed.values * col.unit_factor if col.unit_factor != 1 else parsed.values
             if ind is not None:
-                self.range(name, values, ind)
+                self.range(name, raw, values, ind)
             return values
         if p == "date":
             parsed = nz.parse_date(raw)
@@ -200,13 +206,13 @@ class _Checks:
         self.fail(parsed.bad, name, lambda v: msg.not_code(name, v, choices), info)
         return parsed.values
 
-    def range(self, name: str, values: pl.Series, ind: Indicator) -> None:
+    def range(self, name: str, raw: pl.Series, values: pl.Series, ind: Indicator) -> None:
         if ind.min is None and ind.max is None:
             return
         low = values < ind.min if ind.min is not None else pl.Series([False] * len(values))
         high = values > ind.max if ind.max is not None else pl.Series([False] * len(values))
         outside = (low.fill_null(False) | high.fill_null(False))
-        by_value = dict(zip(self.raw(name).to_list(), values.to_list(), strict=True))  # type: ignore[union-attr]
+        by_value = dict(zip(raw.to_list(), values.to_list(), strict=True))
         self.fail(outside, name, lambda v: msg.out_of_range(name, by_value[v], ind.min,
                                                             ind.max, ind.unit))
 
@@ -242,7 +248,7 @@ class _Checks:
             raw = self.frame[self.found[column]] if column in self.found else (
                 self.frame[INVALID] if column == INVALID else None)
             for seq, value in _hits(mask, seqs, raw):
-                failed.setdefault(seq, []).append(factory(value))  # type: ignore[operator]
+                failed.setdefault(seq, []).append(factory(value))
         id_bad = self.id_bad if self.id_bad is not None else pl.Series([True] * self.height)
         if ID not in self.out:
             self.out[ID] = pl.Series(ID, [None] * self.height, dtype=pl.String)
@@ -280,7 +286,7 @@ class _Checks:
             if value is None or not str(value).strip():
                 reasons[seq] = msg.required(name)
             elif value in self.id_messages:
-                reasons[seq] = msg.bad_identifier(name, self.id_messages[value])  # type: ignore[arg-type]
+                reasons[seq] = msg.bad_identifier(name, self.id_messages[value])
             else:
                 reasons[seq] = msg.not_village(name, value)
         return reasons
@@ -291,7 +297,7 @@ class _Checks:
         for mask, column, factory in self.info_errors:
             raw = self.frame[self.found[column]] if column in self.found else None
             for seq, value in _hits(mask & mask_rows, self.frame[SEQ], raw):
-                out.setdefault(seq, []).append(factory(value))  # type: ignore[operator]
+                out.setdefault(seq, []).append(factory(value))
         return out
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.db import driver_connection
 from ctown.ledger import merkle
 from ctown.ledger.models import LedgerEntry, LedgerTile
 
@@ -104,8 +105,8 @@ class DbTree:
         if not where:
             return {}
         keys = list(where)
-        raw = self.session.connection().connection.driver_connection
-        with raw.cursor(binary=True) as cur:  # type: ignore[union-attr]
+        raw = driver_connection(self.session.connection())
+        with raw.cursor(binary=True) as cur:
             cur.execute(_PG_SLICES, (self.hasher.size, [where[k][0] for k in keys],
                                      [where[k][1] + 1 for k in keys]))
             rows = cur.fetchall()
@@ -116,11 +117,11 @@ class DbTree:
         if not indexes:
             return {}
         conn = self.session.connection()
-        raw = conn.connection.driver_connection
+        raw = driver_connection(conn)
         ids = sorted(indexes)
         pg = conn.dialect.name == "postgresql"
         # Binary results: bytea travels as bytes, not as hex text twice its size.
-        cur = raw.cursor(binary=True) if pg else raw.cursor()  # type: ignore[union-attr]
+        cur = raw.cursor(binary=True) if pg else raw.cursor()
         try:
             if pg:
                 cur.execute(f"{_READ} WHERE tile_index = ANY(%s)", (ids,))
@@ -166,7 +167,8 @@ class DbTree:
         return size + len(leaves)
 
     def _write_tiles(self, size: int, records: list[bytes]) -> None:
-        pos, index, new_rows = 0, size, []  # type: ignore[var-annotated]
+        new_rows: list[tuple[int, bytes]] = []
+        pos, index = 0, size
         while pos < len(records):
             take = min(TILE_WIDTH - (index & _MASK), len(records) - pos)
             blob = b"".join(records[pos:pos + take])
@@ -235,15 +237,15 @@ class DbTree:
 def _insert_tiles(session: Session, rows: list[tuple[int, bytes]]) -> None:
     """Thousands of tile rows per batch: binary ``COPY`` on PostgreSQL, executemany on SQLite."""
     conn = session.connection()
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(  # type: ignore[union-attr]
+        with raw.cursor() as cur, cur.copy(
                 "COPY ledger_tiles (tile_index, hashes) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "bytea"])
             for row in rows:
                 copy.write_row(row)
         return
-    cur = raw.cursor()  # type: ignore[union-attr]
+    cur = raw.cursor()
     try:
         cur.executemany("INSERT INTO ledger_tiles (tile_index, hashes) VALUES (?, ?)", rows)
     finally:

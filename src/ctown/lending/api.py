@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ctown.accounts.models import ApiToken, User
-from ctown.accounts.service import token_digest
+from ctown.accounts.security import token_digest
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
-from ctown.lending import figures, grants, loans, notices, service
+from ctown.lending import approval, figures, grants, loans, notices, service
 from ctown.lending.decision import Decision, Request
 from ctown.lending.models import Loan, LoanApplication
 from ctown.lending.products import load_products
@@ -120,12 +120,13 @@ def _decide_serialised(request: FastRequest, body: ApplyIn) -> Response:
 @dataclass(frozen=True)
 class _TokenUser:
     """The columns of the user behind a bearer token that the decision and the access layer read
-    (read with Core: building the ORM ``User`` costs more than the look-up itself)."""
+    (an :class:`~ctown.access.scope.Actor`, read with Core: building the ORM ``User`` costs more
+    than the look-up itself)."""
 
     id: int
     username: str
     role: str
-    region_code: str | None
+    region_code: str
     subject_id: int | None
     bank_code: str | None
     department_code: str | None
@@ -160,8 +161,7 @@ def _decide_unit(request: FastRequest, body: ApplyIn) -> Response:
         user = _applicant_user(request, session)
         req = Request(body.amount, body.term_months, body.method, body.collateral_type,
                       body.collateral_value, body.contract_amount)
-        # A _TokenUser has every column of User that filing reads (not an ORM entity).
-        filed = service.file_application(session, user,  # type: ignore[arg-type]
+        filed = service.file_application(session, user,
                                          subject_id=body.subject_id,
                                          product_code=body.product_code, req=req,
                                          purpose=body.purpose)
@@ -192,7 +192,7 @@ def queue(user: Me, db: DB
 @router.get("/applications/{application_id}", response_model=ApplicationOut)
 def application(application_id: int, user: Me,
                 db: DB) -> ApplicationOut:
-    return application_out(service.get_application_for(db, user, application_id), full=True)
+    return application_out(service.open_application(db, user, application_id), full=True)
 
 
 @router.post("/applications/{application_id}/actions", response_model=ApplicationOut,
@@ -202,7 +202,7 @@ def act(application_id: int, body: ActionIn, user: Me,
     if body.action == "disburse":
         raise Invalid(Message(_("放款请使用放款接口")))
     try:
-        action = service.Action(body.action)
+        action = approval.Action(body.action)
     except ValueError as exc:
         raise Invalid(Message(_("未知操作 {action}"), {"action": body.action})) from exc
     return application_out(service.act(db, user, application_id, action, body.reason), True)
@@ -224,7 +224,7 @@ def loan_list(user: Me, db: DB
 @router.get("/loans/{loan_id}", response_model=LoanOut)
 def loan(loan_id: int, user: Me, db: DB
          ) -> LoanOut:
-    return loan_out(loans.get_loan_for(db, user, loan_id), full=True)
+    return loan_out(loans.open_loan(db, user, loan_id), full=True)
 
 
 @router.post("/loans/{loan_id}/repayments", response_model=LoanOut,

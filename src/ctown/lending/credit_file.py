@@ -41,7 +41,7 @@ def record(session: Session, actor: User | None, values: list[Value], source: st
     return True
 
 
-def punished_flag(subject_id: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+def punished_flag(subject_id: sa.SQLColumnExpression[int]) -> sa.ColumnElement[bool]:
     """SQL: is this subject on the joint punishment list (失信被执行人, I0703 true)?"""
     from ctown.ingest.models import CurrentValue
 

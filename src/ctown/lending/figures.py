@@ -12,7 +12,7 @@ Definitions (so that a county reads the same number the same way):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -79,8 +79,11 @@ def _metrics(loans: pl.DataFrame, approvals: pl.DataFrame) -> dict[str, Any]:
     return {"loans": loans.height, "outstanding": round(total, 2),
             "credit_loan_share": _ratio(credit, total), "npl_ratio": _ratio(npl, total),
             "approvals": approvals.height,
-            "approval_days_median": float(days.median()) if len(days) else None,  # type: ignore[arg-type]
-            "approval_days_p95": float(days.quantile(0.95, "higher")) if len(days) else None,  # type: ignore[arg-type]
+            # Polars types median() as any Python value, quantile() as float | None: of Int64
+            # days with rows, floats.
+            "approval_days_median": float(cast(float, days.median())) if len(days) else None,
+            "approval_days_p95": (float(cast(float, days.quantile(0.95, "higher"))) if len(days)
+                                  else None),
             "by_grade": by_grade}
 
 

@@ -1,6 +1,12 @@
 """Whole-village credit granting (整村授信): a bank gives every eligible household of a village a
 pre-approved credit line in one batch, after a preview of who gets what and why.
 
+The officers of the place see the whole preview: each household by name and why it is left out.
+A bank previews its own products only and sees the offer, not the people (a loan officer needs no
+more to grant): masked names, household numbers, grades and limits, "not eligible" without the
+reason (the punishment list is not a bank's to read without consent); the counts per reason stay,
+since they name no one. Every household listed to a bank goes on its query log (条例 art. 22).
+
 Batch work over whole columns: three bulk queries (households with their heads' birth dates,
 current grades, the punishment list), one Polars frame joined with the product's grade table,
 and one bulk insert — a village of 2,000 households takes well under a second.
@@ -17,9 +23,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from ctown.access import rules
-from ctown.access.scope import allowed, get_for, require, scope
+from ctown.access.policy import Reach, reaches
+from ctown.access.scope import allowed, get_for, log_denied, require, scope
 from ctown.accounts.models import User
-from ctown.db import utcnow
+from ctown.db import bulk_insert, utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import credit_file, notices, workdays
@@ -27,6 +34,8 @@ from ctown.lending.access import CREDIT_LINES, GRANT_VILLAGES, GRANTS
 from ctown.lending.models import CreditLine, LineStatus, VillageGrant
 from ctown.lending.products import Product
 from ctown.lending.service import product_or_404
+from ctown.masking import mask_name
+from ctown.privacy.models import CreditQuery
 from ctown.registry.models import Region, Subject
 from ctown.scoring.service import current_grades
 
@@ -37,7 +46,14 @@ REASONS = {
     "grade": _("信用等级不在准入范围"),
     "punished": _("列入失信联合惩戒名单"),
     "age": _("户主年龄不在准入范围"),
+    # What a bank reads instead of the four reasons above (:func:`as_offer`).
+    "not_eligible": _("不符合准入条件"),
 }
+#: The columns of a bank's preview: the offer to each household, nothing else about it.
+OFFER_COLUMNS = ("subject_id", "household_no", "name", "grade", "eligible", "reason", "limit",
+                 "rate")
+#: The purpose of the query-log entry of a household listed to a bank (the farmer's page).
+LOOK_PURPOSE = "village_grant"
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,8 @@ class Preview:
     village: Region
     product: Product
     rows: pl.DataFrame  # subject_id, household_no, name, age, grade, eligible, reason, limit, rate
+    #: Households per reason code, counted before a bank's rows are cut to the offer.
+    by_reason: dict[str, int]
 
     @property
     def eligible(self) -> pl.DataFrame:
@@ -54,24 +72,65 @@ class Preview:
         elig = self.eligible
         return {"households": self.rows.height, "eligible": elig.height,
                 "total_limit": str(sum(elig["limit"].to_list(), Decimal("0.00"))),
-                "by_reason": dict(self.rows.group_by("reason").len().sort("reason").iter_rows())}
+                "by_reason": dict(self.by_reason)}
 
 
-def _village_for(session: Session, actor: User | None, village_code: str, purpose: str
-                 ) -> Region:
-    """The village of a grant to be made, for ``purpose`` ("preview" or "grant"): refused (403)
-    to a role that never does this; "not found" (the denial logged) outside the actor's reach."""
+def _village_for(session: Session, actor: User | None, village_code: str, product: Product,
+                 purpose: str) -> Region:
+    """The village of a grant of ``product`` to be made, for ``purpose`` ("preview" or
+    "grant"): refused (403) to a role that never does this; "not found" (the denial logged)
+    outside the actor's reach — another place, or another bank's product."""
     require(actor, "grant_village", purpose)
     village: Region = get_for(session, actor, GRANT_VILLAGES, village_code, purpose)
     if village.level != "village":
         raise NotFound()
+    if not offers(actor, product, purpose):
+        log_denied(session, actor, f"village {village_code}: {purpose} {product.code}")
+        raise NotFound()
     return village
+
+
+def offers(actor: User | None, product: Product, purpose: str = "preview") -> bool:
+    """Does the actor reach this product for a grant (the table's "grant_product"): any product
+    (the officers of the place), or only a product of the actor's own bank?"""
+    if actor is None:
+        return True
+    reach = reaches("grant_product", purpose, actor.role)
+    return Reach.all in reach or (Reach.bank in reach and actor.bank_code is not None
+                                  and actor.bank_code == product.bank_code)
 
 
 def may_grant(actor: User | None, product: Product) -> bool:
     """Does the actor grant this product (a bank officer, for the products of their own bank)?"""
-    return allowed(actor, "grant_village", "grant") and (
-        actor is None or actor.bank_code == product.bank_code)
+    return allowed(actor, "grant_village", "grant") and offers(actor, product, "grant")
+
+
+def sees_people(actor: User | None) -> bool:
+    """Does the actor see the village's people in a preview (names, why each is left out)? Those
+    who reach the village by its region, its officers; a bank, reaching any village, sees the
+    offer (:func:`as_offer`)."""
+    return actor is None or Reach.region in reaches("grant_village", "preview", actor.role)
+
+
+def as_offer(view: Preview) -> Preview:
+    """The preview as a bank sees it: masked names, "not eligible" for every reason of refusal,
+    no age or punishment flag; the counts per reason stay."""
+    rows = view.rows.with_columns(
+        name=pl.Series([mask_name(n) for n in view.rows["name"].to_list()], dtype=pl.Utf8),
+        reason=pl.when(pl.col("eligible")).then(pl.col("reason"))
+        .otherwise(pl.lit("not_eligible"))).select(OFFER_COLUMNS)
+    return Preview(view.village, view.product, rows, view.by_reason)
+
+
+def _log_listed(session: Session, actor: User, view: Preview) -> None:
+    """Each household listed goes on its query log, in one insert for the whole village (a
+    village of 2,000 households: one COPY, not 2,000 ORM objects)."""
+    entry = {"at": utcnow(), "actor_id": actor.id,
+             "actor_name": actor.display_name or actor.username,
+             "institution": actor.bank_code or actor.region_code, "purpose": LOOK_PURPOSE,
+             "outcome": "allowed", "consent_id": None}
+    bulk_insert(session, CreditQuery.__table__,
+                [{"subject_id": sid, **entry} for sid in view.rows["subject_id"].to_list()])
 
 
 def _households(session: Session, village_code: str, today: dt.date) -> pl.DataFrame:
@@ -93,10 +152,15 @@ def _households(session: Session, village_code: str, today: dt.date) -> pl.DataF
 
 def preview(session: Session, actor: User | None, village_code: str, product_code: str,
             today: dt.date | None = None) -> Preview:
-    """Who of the village would get what, and why (an officer of the place, or any bank)."""
+    """Who of the village would get what, and why (an officer of the place); the offer to each
+    household (a bank, for a product of its own), every household listed logged."""
     product = _village_product(product_code)
-    village = _village_for(session, actor, village_code, "preview")
-    return _preview(session, village, product, today or workdays.local_date(utcnow()))
+    village = _village_for(session, actor, village_code, product, "preview")
+    view = _preview(session, village, product, today or workdays.local_date(utcnow()))
+    if actor is None or sees_people(actor):
+        return view
+    _log_listed(session, actor, view)
+    return as_offer(view)
 
 
 def _village_product(product_code: str) -> Product:
@@ -131,7 +195,8 @@ def _preview(session: Session, village: Region, product: Product, today: dt.date
         .when(pl.col("limit").is_null()).then(pl.lit("grade"))
         .otherwise(pl.lit("ok")))
     frame = frame.with_columns(eligible=pl.col("reason") == "ok").drop("birth_date")
-    return Preview(village, product, frame)
+    by_reason = dict(frame.group_by("reason").len().sort("reason").iter_rows())
+    return Preview(village, product, frame, by_reason)
 
 
 def grant(session: Session, actor: User | None, village_code: str, product_code: str,
@@ -140,7 +205,7 @@ def grant(session: Session, actor: User | None, village_code: str, product_code:
     product = _village_product(product_code)
     if not may_grant(actor, product):
         raise Forbidden(Message(_("只有该产品所属银行的客户经理可以整村授信")))
-    village = _village_for(session, actor, village_code, "grant")
+    village = _village_for(session, actor, village_code, product, "grant")
     today = today or workdays.local_date(utcnow())
     view = _preview(session, village, product, today)
     elig = view.eligible

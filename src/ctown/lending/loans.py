@@ -11,6 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown.access.looks import record_look
 from ctown.access.scope import allowed, get_for, reaches_row, require, scope
 from ctown.accounts.models import User
 from ctown.db import utcnow
@@ -21,7 +22,14 @@ from ctown.lending.access import LOANS
 from ctown.lending.approval import Action, State
 from ctown.lending.models import Instalment, Loan, LoanStatus, Repayment
 from ctown.lending.products import get_product
+from ctown.registry.models import Subject
 from ctown.registry.service import record_change
+
+#: Where a loan stands, in words (``Loan.status``).
+STATUS_LABELS: dict[str, str] = {LoanStatus.active: _("还款中"), LoanStatus.closed: _("已结清"),
+                                 LoanStatus.compensated: _("保险已代偿")}
+#: The purpose of the query-log entry of a loan opened by others (the farmer's page).
+LOOK_PURPOSE = "loan"
 
 
 def _today() -> dt.date:
@@ -71,6 +79,17 @@ def get_loan_for(session: Session, actor: User | None, loan_id: int, purpose: st
                  ) -> Loan:
     """The loan, or NotFound when the actor may not reach it (another bank's: the denial logged)."""
     loan: Loan = get_for(session, actor, LOANS, loan_id, purpose)
+    return loan
+
+
+def open_loan(session: Session, actor: User, loan_id: int) -> Loan:
+    """The loan opened to be read (its page, the API's detail), as :func:`get_loan_for`; a look
+    on the borrower's query log when the reader is not the household's own side (the bank, the
+    insurer, the officers). One per request: the reads that serve an action do not count."""
+    loan = get_loan_for(session, actor, loan_id)
+    subject = session.get(Subject, loan.subject_id)
+    if subject is not None:
+        record_look(session, actor, subject, LOOK_PURPOSE)
     return loan
 
 
@@ -201,4 +220,4 @@ def instalments_of(loan: Loan) -> list[Instalment]:
 
 
 __all__ = ["State", "actions_for", "assess", "assess_all", "compensate", "disburse",
-           "get_loan_for", "list_loans", "repay"]
+           "get_loan_for", "list_loans", "open_loan", "repay"]

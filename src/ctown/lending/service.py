@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from ctown.access import rules
+from ctown.access.looks import record_look
 from ctown.access.policy import Reach, reaches
 from ctown.access.scope import (
     SUBJECTS,
+    Actor,
     allowed,
     get_for,
     log_denied,
@@ -27,8 +29,8 @@ from ctown.access.scope import (
     visible_subjects,
 )
 from ctown.accounts.models import User
-from ctown.accounts.roles import Role
-from ctown.db import utcnow
+from ctown.accounts.roles import ROLE_LABELS, Role
+from ctown.db import storable_int, utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import approval, credit_file, notices, workdays
@@ -46,6 +48,12 @@ Ts = TypeVarTuple("Ts")
 #: The channel an application came through (``LoanApplication.channel``), by the filer's role.
 CHANNELS: dict[Role, str] = {Role.farmer: "farmer", Role.credit_proxy: "credit_proxy",
                              Role.village_officer: "village_officer"}
+#: The channels in words (the application's page); another filer's role shows as its role label.
+CHANNEL_LABELS: dict[str, str] = {**{role.value: label for role, label in ROLE_LABELS.items()},
+                                  "farmer": _("农户本人申请"), "credit_proxy": _("信用代理员代办"),
+                                  "village_officer": _("村信息员代填")}
+#: The purpose of the query-log entry of an application opened by others (the farmer's page).
+LOOK_PURPOSE = "application"
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,8 @@ def household_of(session: Session, subject_id: int | None) -> int | None:
 
 
 @lru_cache(maxsize=1)
-def _facts_query() -> sa.Select[tuple[object, ...]]:
+def _facts_query() -> sa.Select[int, str, str, int | None, str | None, dt.date | None, str | None,
+                                 bool]:
     """Subject, township, head's birth date, current grade and punishment flag in ONE query
     (the instant decision is the hot path)."""
     head = aliased(Subject)
@@ -108,9 +117,11 @@ def _facts_query() -> sa.Select[tuple[object, ...]]:
             .join(Region, Region.code == Subject.region_code))
 
 
-def load_applicant(session: Session, actor: User, subject_id: int, today: dt.date) -> Applicant:
+def load_applicant(session: Session, actor: Actor, subject_id: int, today: dt.date) -> Applicant:
     """The applicant as the actor may see it (scope), with what the decision needs and whether
     the actor may file for it — in the same query."""
+    if not storable_int(subject_id):  # no subject's id, as in access.scope.get_for
+        raise NotFound()
     stmt = (_facts_query().add_columns(visible(SUBJECTS, actor, "act_for"))
             .where(Subject.id == subject_id, visible_subjects(actor)))
     row = session.connection().execute(stmt).first()  # Core: plain columns, no ORM context
@@ -129,18 +140,27 @@ def load_applicant(session: Session, actor: User, subject_id: int, today: dt.dat
                      subject.id if subject.kind == "household" else None, bool(acting))
 
 
-def acts_for(session: Session, actor: User, subject_id: int) -> bool:
+def acts_for(session: Session, actor: Actor, subject_id: int) -> bool:
     """May this person file or manage an application for the subject? The household itself, its
     proxy under a mandate still in force (not expired, not revoked), the village officer."""
     return reaches_row(session, actor, SUBJECTS, subject_id, "act_for")
 
 
-def may_apply(actor: User) -> bool:
+def may_apply(actor: Actor) -> bool:
     """Does the person file applications at all (for their household or for others)?"""
     return allowed(actor, "subject", "act_for")
 
 
-def default_subject(actor: User) -> int | None:
+def apply_form_for(actor: Actor) -> int | None:
+    """The application form: refused (403) to a role that never files (a merchant, an insurer,
+    a bank, the county's oversight, a department feed), as the filing itself is; the household
+    it is for when the form names none (:func:`default_subject`)."""
+    if not may_apply(actor):
+        raise Forbidden(Message(_("您的角色不能提交贷款申请")))
+    return default_subject(actor)
+
+
+def default_subject(actor: Actor) -> int | None:
     """Whom a form that names no applicant is for: the person's own household, for those who
     act for it as themselves (the farmer); nobody for those who file for others."""
     if Reach.self in reaches("subject", "act_for", actor.role):
@@ -176,7 +196,7 @@ class Filed:
             raise AttributeError(name) from exc
 
 
-def file_application(session: Session, actor: User, *, subject_id: int | None,
+def file_application(session: Session, actor: Actor, *, subject_id: int | None,
                      product_code: str, req: Request, purpose: str | None = None,
                      today: dt.date | None = None) -> Filed:
     """File an application and decide at once (eligibility, offer, pre-approval): one query for
@@ -220,8 +240,9 @@ def file_application(session: Session, actor: User, *, subject_id: int | None,
         due = _due_after(workdays.local_date(now))
         values.update(submitted_at=now, due_on=due.day, due_estimated=due.estimated)
     conn = session.connection()
-    app_id = conn.execute(LoanApplication.__table__.insert(), values).inserted_primary_key[0]
-    filed = Filed(app_id, values, decision)
+    key = conn.execute(LoanApplication.__table__.insert(), values).inserted_primary_key
+    assert key is not None  # typed Optional; a single-row INSERT always has its key
+    filed = Filed(key[0], values, decision)
     _record(session, filed, actor, Action.submit, None, values["state"], None, now)
     _notify_decision(session, filed)
     return filed
@@ -251,19 +272,32 @@ def _start_clock(app: LoanApplication, now: dt.datetime) -> None:
 
 
 class _AppLike(Protocol):
-    id: int
-    subject_id: int
-    product_code: str
-    state: str
-    preapproved: bool
-    offer_amount: Decimal | None
-    village_code: str
-    township_code: str
-    bank_code: str
-    due_on: dt.date | None
+    """What the history and the notices read of an application: a stored row or one just filed
+    (:class:`Filed`, frozen), so read-only."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def subject_id(self) -> int: ...
+    @property
+    def product_code(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def preapproved(self) -> bool: ...
+    @property
+    def offer_amount(self) -> Decimal | None: ...
+    @property
+    def village_code(self) -> str: ...
+    @property
+    def township_code(self) -> str: ...
+    @property
+    def bank_code(self) -> str: ...
+    @property
+    def due_on(self) -> dt.date | None: ...
 
 
-def _record(session: Session, app: _AppLike, actor: User, action: Action,
+def _record(session: Session, app: _AppLike, actor: Actor, action: Action,
             before: str | None, after: str, reason: str | None, now: dt.datetime) -> None:
     """The history row and its change event (Core inserts of plain dicts: no ORM flush)."""
     conn = session.connection()
@@ -332,6 +366,18 @@ def get_application_for(session: Session, actor: User | None, application_id: in
                         purpose: str = "view") -> LoanApplication:
     """The application, or NotFound when the actor may not reach it (the denial logged)."""
     app: LoanApplication = get_for(session, actor, APPLICATIONS, application_id, purpose)
+    return app
+
+
+def open_application(session: Session, actor: User, application_id: int) -> LoanApplication:
+    """The application opened to be read (its page, the API's detail), as
+    :func:`get_application_for`; a look on the applicant's query log when the reader is not the
+    household's own side (the bank, the officers, the county's oversight). One per request: the
+    reads that serve an action do not count."""
+    app = get_application_for(session, actor, application_id)
+    subject = session.get(Subject, app.subject_id)
+    if subject is not None:
+        record_look(session, actor, subject, LOOK_PURPOSE)
     return app
 
 

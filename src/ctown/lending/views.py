@@ -5,7 +5,7 @@ their schedules, the whole-village grant preview and its printable list, and the
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,8 +15,8 @@ from ctown.errors import DomainError, Invalid
 from ctown.i18n import Message, _
 from ctown.lending import approval, figures, grants, loans, notices, service
 from ctown.lending.decision import Request as LoanRequest
-from ctown.lending.loanbook import CATEGORY_LABELS
-from ctown.lending.products import load_products
+from ctown.lending.loanbook import CATEGORY_LABELS, Category
+from ctown.lending.products import Product, load_products
 from ctown.web.deps import DB, Me, verify_csrf
 from ctown.web.templating import render
 
@@ -40,10 +40,23 @@ SUBJECT_LINKS = [{"href": "/lending/apply?subject={id}", "label": _("代为申�
                   "purpose": "act_for_other"}]
 
 
-def _ctx(user: User) -> dict[str, object]:
+class _Context(TypedDict):
+    """What every lending page is rendered with (named keys: none lands on ``status_code``)."""
+
+    user: User
+    states: dict[approval.State, str]
+    action_labels: dict[str, str]
+    categories: dict[Category, str]
+    products: dict[str, Product]
+    loan_states: dict[str, str]
+    channels: dict[str, str]
+
+
+def _ctx(user: User) -> _Context:
     return {"user": user, "states": approval.STATE_LABELS, "action_labels": {
         a.value: label for a, label in approval.ACTION_LABELS.items()},
-        "categories": CATEGORY_LABELS, "products": load_products()}
+        "categories": CATEGORY_LABELS, "products": load_products(),
+        "loan_states": loans.STATUS_LABELS, "channels": service.CHANNEL_LABELS}
 
 
 @router.get("", response_class=HTMLResponse)
@@ -57,7 +70,7 @@ def home(request: Request, user: Me, db: DB) -> HTMLResponse:
 
 @router.get("/apply", response_class=HTMLResponse)
 def apply_form(request: Request, user: Me, subject: int | None = None) -> HTMLResponse:
-    own = service.default_subject(user)
+    own = service.apply_form_for(user)
     return render(request, "lending/apply.html", **_ctx(user), subject_id=subject or own,
                   names_subject=own is None)
 
@@ -92,7 +105,7 @@ def apply_submit(request: Request, user: Me, db: DB, product_code: Annotated[str
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
 def application_page(request: Request, application_id: int, user: Me, db: DB) -> HTMLResponse:
-    app = service.get_application_for(db, user, application_id)
+    app = service.open_application(db, user, application_id)
     return render(request, "lending/application.html", **_ctx(user), app=app,
                   dl=service.deadline(app), actions=service.actions_for(db, user, app))
 
@@ -113,7 +126,7 @@ def application_action(request: Request, application_id: int, user: Me, db: DB,
 
 @router.get("/loans/{loan_id}", response_class=HTMLResponse)
 def loan_page(request: Request, loan_id: int, user: Me, db: DB) -> HTMLResponse:
-    loan = loans.get_loan_for(db, user, loan_id)
+    loan = loans.open_loan(db, user, loan_id)
     return render(request, "lending/loan.html", **_ctx(user), loan=loan,
                   actions=loans.actions_for(db, user, loan))
 

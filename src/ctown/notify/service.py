@@ -11,7 +11,7 @@ picked up by the sender's retries and by ``ctown notify send``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,7 +23,7 @@ from ctown.notify import tasks
 from ctown.notify.channels import CHANNELS
 from ctown.notify.models import Notification
 
-_OUTBOX = cast(sa.Table, Notification.__table__)  # typed as any FromClause
+_OUTBOX = Notification.__table__
 _PENDING_KEY = "ctown.notify.pending"
 _ROW = {"user_id": None, "subject_id": None, "ref_kind": None, "ref_id": None, "sent_at": None,
         "read_at": None, "attempts": 0, "next_attempt_at": None, "failed_at": None,

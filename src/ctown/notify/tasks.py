@@ -25,20 +25,19 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ctown.capabilities import CAPABILITIES, optional_module
-from ctown.db import utcnow
+from ctown.db import rowcount, utcnow
 from ctown.notify.channels import DeliveredHook, Notifier, Outgoing
 from ctown.notify.models import Notification
 
 log = logging.getLogger("ctown.notify")
 BATCH = 500
-_OUTBOX = cast(sa.Table, Notification.__table__)  # typed as any FromClause
+_OUTBOX = Notification.__table__
 _COLUMNS = ("id", "channel", "user_id", "subject_id", "source", "ref_kind", "ref_id", "msgid",
             "params", "attempts")
 
@@ -162,7 +161,7 @@ def retry_failed(session: Session) -> int:
     c = _OUTBOX.c
     result = session.execute(sa.update(_OUTBOX).where(c.sent_at.is_(None), c.failed_at.is_not(None))
                              .values(failed_at=None, next_attempt_at=None, attempts=0))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+    return int(rowcount(result) or 0)
 
 
 def _installed(session: Session) -> Notifier:

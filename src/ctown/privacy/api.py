@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from ctown import masking
 from ctown.privacy import service
-from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
+from ctown.privacy.models import AuditEvent, Complaint, Consent, Objection
 from ctown.web.deps import DB, Me, verify_csrf
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
@@ -52,9 +52,10 @@ def consent_out(c: Consent) -> dict[str, Any]:
             "form_no": c.form_no, "signed_on": c.signed_on.isoformat() if c.signed_on else None}
 
 
-def query_out(q: CreditQuery) -> dict[str, Any]:
+def query_out(q: service.LoggedQuery) -> dict[str, Any]:
     return {"id": q.id, "at": q.at.isoformat(), "subject_id": q.subject_id,
-            "who": q.actor_name, "institution": q.institution, "purpose": q.purpose,
+            "who": q.actor_name, "institution": q.institution,
+            "institution_name": q.institution_name, "role": q.role, "purpose": q.purpose,
             "outcome": q.outcome}
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.audit import audit
 from ctown.crypto import FieldCipher
+from ctown.db import rowcount
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def version_counts(session: Session, columns: list[EncryptedColumn] | None = Non
     """How many stored values each key version encrypts (decides what may be retired)."""
     counts: dict[int, int] = {}
     for col in columns or encrypted_columns():
-        c = sa.column(col.column)
+        c: sa.ColumnClause[str] = sa.column(col.column)
         prefix = sa.func.substr(c, 1, sa.func.instr(c, ":") - 1) if session.get_bind(
         ).dialect.name == "sqlite" else sa.func.split_part(c, ":", 1)
         stmt = sa.select(prefix, sa.func.count()).select_from(sa.table(col.table, c)).where(
@@ -76,7 +77,7 @@ def version_counts(session: Session, columns: list[EncryptedColumn] | None = Non
 
 
 def _pending(col: EncryptedColumn, active: int) -> sa.ColumnElement[bool]:
-    c = sa.column(col.column)
+    c: sa.ColumnClause[str] = sa.column(col.column)
     return sa.and_(c.is_not(None), ~c.startswith(f"{active}:", autoescape=True))
 
 
@@ -134,7 +135,7 @@ def _rotate_batch(session: Session, col: EncryptedColumn, cipher: FieldCipher, b
         done = session.execute(sa.update(t).where(t.c[col.key] == row[col.key],
                                                   t.c[col.column] == row[col.column])
                                .values({col.column: fresh}))
-        if done.rowcount:
+        if rowcount(done):
             written += 1
         else:
             raced += 1

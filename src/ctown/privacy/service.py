@@ -10,20 +10,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import sqlalchemy as sa
+import yaml
 from sqlalchemy.orm import Session
 
 from ctown.access.rules import CHINA, active_consent, household_id_of, household_members
 from ctown.access.scope import get_for, get_subject_for, require, scope
 from ctown.accounts.models import User
+from ctown.accounts.roles import Role
 from ctown.audit import audit
 from ctown.db import utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
 from ctown.privacy.access import AUDIT_TRAIL, COMPLAINTS, CONSENTS, OBJECTIONS, QUERIES
 from ctown.privacy.models import AuditEvent, Complaint, Consent, CreditQuery, Objection
-from ctown.registry.models import Subject
+from ctown.registry.models import Region, Subject
 
 PURPOSES: dict[str, str] = {
     "loan_application": _("贷款审批"),
@@ -184,10 +188,84 @@ def request_access(session: Session, actor: User, subject_id: int, purpose: str,
     return Access(consent is not None, query, subject, consent, reason)
 
 
+@dataclass(frozen=True)
+class LoggedQuery:
+    """One entry of a household's query log as the farmer reads it: the entry as stored (what
+    the ledger commits to: the institution's code) and who that was, in words — an office by its
+    region's name and the person's role (an office stores its region code), a bank by its name
+    (its code when the platform knows no name for it)."""
+
+    id: int
+    at: dt.datetime
+    subject_id: int
+    actor_id: int | None
+    actor_name: str
+    institution: str
+    purpose: str
+    outcome: str
+    consent_id: int | None
+    institution_name: str
+    institution_name_en: str | None = None
+    #: The role of the person of an office (shown after the region's name); None for a bank.
+    role: Role | None = None
+
+
+#: Where banks and insurers are named: the lending product files (``bank_name``,
+#: ``insurance.insurer_name``), read as data — lending sits above privacy and is not imported.
+PRODUCT_FILES = Path(__file__).resolve().parents[1] / "lending" / "data" / "products"
+
+
+@lru_cache(maxsize=4)
+def institution_names(directory: Path = PRODUCT_FILES) -> dict[str, str]:
+    """Bank and insurer codes → names, as the product files give them (a file that does not
+    parse names nobody here: lending reports it, with its line, when it loads the products)."""
+    names: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        insurance = doc.get("insurance")
+        pairs = [(doc.get("bank_code"), doc.get("bank_name"))]
+        if isinstance(insurance, dict):
+            pairs.append((insurance.get("insurer_code"), insurance.get("insurer_name")))
+        for code, name in pairs:
+            if code and name:
+                names.setdefault(str(code), str(name))
+    return names
+
+
+def _in_words(session: Session, entries: Sequence[CreditQuery]) -> list[LoggedQuery]:
+    """The entries with their institutions named: two queries for the whole log (the regions
+    named, the roles of the officers who looked), whatever its length."""
+    codes = {q.institution for q in entries if q.institution}
+    regions = {code: (name, name_en) for code, name, name_en in session.execute(
+        sa.select(Region.code, Region.name, Region.name_en).where(Region.code.in_(codes)))
+    } if codes else {}
+    officers = {q.actor_id for q in entries if q.actor_id is not None and q.institution in regions}
+    roles = dict(session.execute(sa.select(User.id, User.role).where(User.id.in_(officers))).all()
+                 ) if officers else {}
+    banks = institution_names()
+    out = []
+    for q in entries:
+        region = regions.get(q.institution)
+        role = roles.get(q.actor_id) if region is not None and q.actor_id is not None else None
+        out.append(LoggedQuery(
+            id=q.id, at=q.at, subject_id=q.subject_id, actor_id=q.actor_id,
+            actor_name=q.actor_name, institution=q.institution, purpose=q.purpose,
+            outcome=q.outcome, consent_id=q.consent_id,
+            institution_name=region[0] if region else banks.get(q.institution, q.institution),
+            institution_name_en=region[1] if region else None,
+            role=Role(role) if role else None))
+    return out
+
+
 def queries_for(session: Session, actor: User, subject_id: int | None = None
-                ) -> list[CreditQuery]:
-    """The query log of a subject's household — for the farmer, their own household. Banks see
-    none: one bank does not learn which others asked."""
+                ) -> list[LoggedQuery]:
+    """The query log of a subject's household — for the farmer, their own household — with
+    each institution named. Banks see none: one bank does not learn which others asked."""
     if subject_id is None:
         if actor.subject_id is None:
             return []
@@ -195,8 +273,8 @@ def queries_for(session: Session, actor: User, subject_id: int | None = None
     subject = get_subject_for(session, actor, subject_id)
     members = household_members([household_id_of(subject)])
     stmt = sa.select(CreditQuery).where(CreditQuery.subject_id.in_(members))
-    return list(session.scalars(scope(stmt, actor, QUERIES)
-                                .order_by(CreditQuery.id.desc()).limit(500)))
+    return _in_words(session, list(session.scalars(scope(stmt, actor, QUERIES)
+                                                   .order_by(CreditQuery.id.desc()).limit(500))))
 
 
 @dataclass
@@ -205,7 +283,7 @@ class HouseholdPage:
 
     subject_id: int | None
     consents: list[Consent]
-    queries: list[CreditQuery]
+    queries: list[LoggedQuery]
     objections: list[Objection]
     complaints: list[Complaint]
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ctown.audit import audit
 from ctown.catalogue.service import load_catalogue
-from ctown.db import utcnow
+from ctown.db import rowcount, utcnow
 from ctown.privacy import notices
 from ctown.privacy.models import NegativeNotice
 
@@ -82,7 +82,7 @@ def purge_negatives(session: Session, today: dt.date | None = None) -> int:
     # The ids go into the purge's audit event (itself on the ledger), so that `ledger verify`
     # tells a lawful erasure from a row deleted behind the platform's back.
     erased = [int(i) for i in session.scalars(sa.select(IndicatorValue.id).where(*expired))]
-    gone = session.execute(sa.delete(IndicatorValue).where(*expired)).rowcount
+    gone = rowcount(session.execute(sa.delete(IndicatorValue).where(*expired)))
     session.execute(sa.delete(CurrentValue).where(
         CurrentValue.indicator_code.in_(codes), CurrentValue.observed_on < limit))
     session.execute(sa.update(NegativeNotice).where(

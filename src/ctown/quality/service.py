@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -105,7 +105,8 @@ def _targets(slots: pl.DataFrame, overall: pl.DataFrame, stability: tuple[int, i
              ) -> list[Target]:
     required, present = int(slots["required"].sum()), int(slots["present"].sum())
     completeness = present / required if required else None
-    updates = float(overall["updates"].mean()) if overall.height else 0.0  # type: ignore[arg-type]
+    # Polars types mean() as any Python value: of an Int64 column with rows, a float.
+    updates = float(cast(float, overall["updates"].mean())) if overall.height else 0.0
     ok, attempts = stability
     share = ok / attempts if attempts else None
 
@@ -151,7 +152,7 @@ def _regions(villages: pl.DataFrame, level: str, slots: pl.DataFrame, days: pl.D
                    how="left")
              .join(figures.upload_stability(uploads, level).rename({level: "code"}), on="code",
                    how="left"))
-    return [UnitRow(level=level, code=r["code"], name=r["name"] or r["code"],  # type: ignore[arg-type]
+    return [UnitRow(level=level, code=r["code"], name=r["name"] or r["code"],
                     name_en=r["name_en"] or r["name"] or r["code"],
                     township=r["parent"] if level == "village" else None, **_figures(r))
             for r in frame.to_dicts()]

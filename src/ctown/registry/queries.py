@@ -8,10 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown import masking
+from ctown.access.looks import record_look
 from ctown.access.policy import Reach, reaches
 from ctown.access.scope import get_subject_for, is_own_household, region_prefix, scope_subjects
 from ctown.accounts.models import User
 from ctown.crypto import FieldCipher
+from ctown.db import page_offset
 from ctown.masking import Identity, mask_name, mask_phone, mask_resident_id
 from ctown.registry.identifiers import IdentifierError, normalise, parse_resident_id
 from ctown.registry.models import Subject
@@ -19,6 +21,8 @@ from ctown.registry.schemas import MemberOut, SubjectOut, SubjectPage
 from ctown.registry.service import RegionNode, phone_of, region_tree, resident_id_of
 
 PER_PAGE = 50
+#: The purpose of the query-log entry of a register entry opened by others (the farmer's page).
+LOOK_PURPOSE = "register"
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,18 @@ def list_subjects(session: Session, actor: User, cipher: FieldCipher, f: Subject
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) or 0
     page = max(1, f.page)
     rows = session.scalars(stmt.order_by(Subject.region_code, Subject.id)
-                           .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+                           .limit(PER_PAGE).offset(page_offset(page, PER_PAGE))).all()
     items = [subject_out(s, cipher, visibility(actor, s), with_members=False) for s in rows]
     return SubjectPage(total=total, page=page, per_page=PER_PAGE, items=items)
 
 
 def subject_detail(session: Session, actor: User, cipher: FieldCipher, subject_id: int
                    ) -> SubjectOut:
+    """A register entry with its members (the household page, the API's detail): a look on the
+    household's query log when the reader is not the household or its proxy (once per request:
+    the lists and the home page's own household are not looks)."""
     subject = get_subject_for(session, actor, subject_id)
+    record_look(session, actor, subject, LOOK_PURPOSE)
     return subject_out(subject, cipher, visibility(actor, subject), with_members=True)
 
 

@@ -15,7 +15,7 @@ from ctown.registry.identifiers import normalise
 from ctown.registry.models import ChangeEvent, Region, Subject
 
 if TYPE_CHECKING:
-    from ctown.accounts.models import User
+    from ctown.access.scope import Actor
     from ctown.crypto import FieldCipher
 
 
@@ -24,7 +24,7 @@ def subject_aad(column: str, row_key: str) -> str:
     return f"subjects.{column}:{row_key}"
 
 
-def change_record(*, actor: User | int | None, source: str, action: str, entity: str,
+def change_record(*, actor: Actor | int | None, source: str, action: str, entity: str,
                   subject_id: int | None, payload: dict[str, Any]) -> dict[str, Any]:
     """The column values of one change event, digest included (used singly and in bulk)."""
     actor_id = actor if isinstance(actor, int) or actor is None else actor.id
@@ -34,7 +34,7 @@ def change_record(*, actor: User | int | None, source: str, action: str, entity:
     return {**record, "digest": events.digest(record)}
 
 
-def change_records(*, actor: User | int | None, source: str, action: str, entity: str,
+def change_records(*, actor: Actor | int | None, source: str, action: str, entity: str,
                    items: Iterable[tuple[int | None, dict[str, Any]]]) -> list[dict[str, Any]]:
     """:func:`change_record` for many subjects at once (one time for the bulk step)."""
     actor_id = actor if isinstance(actor, int) or actor is None else actor.id
@@ -42,7 +42,7 @@ def change_records(*, actor: User | int | None, source: str, action: str, entity
                                action=action, entity=entity, items=items)
 
 
-def record_change(session: Session, *, actor: User | int | None, source: str, action: str,
+def record_change(session: Session, *, actor: Actor | int | None, source: str, action: str,
                   entity: str, subject_id: int | None, payload: dict[str, Any]) -> ChangeEvent:
     event = ChangeEvent(**change_record(actor=actor, source=source, action=action, entity=entity,
                                         subject_id=subject_id, payload=payload))
@@ -54,7 +54,7 @@ def record_change(session: Session, *, actor: User | int | None, source: str, ac
 def record_changes(session: Session, records: Sequence[dict[str, Any]]) -> None:
     """Bulk insert of change events built with :func:`change_record` (batch loads)."""
     if records:
-        bulk_insert(session, ChangeEvent.__table__, list(records))  # type: ignore[arg-type]
+        bulk_insert(session, ChangeEvent.__table__, list(records))
 
 
 def verify_event(event: ChangeEvent) -> bool:

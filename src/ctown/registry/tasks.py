@@ -46,7 +46,7 @@ def insert_subjects(session: Session, rows: Sequence[dict[str, Any]], key: str) 
     bulk_insert(session, SUBJECTS, list(rows))
     wanted = [r[key] for r in rows]
     column = SUBJECTS.c[key]
-    found: dict[Any, int] = dict(session.execute(  # type: ignore[arg-type]
+    found: dict[Any, int] = dict(session.execute(
         sa.select(column, SUBJECTS.c.id).where(keys_in(session, column, wanted))).all())
     return [found[k] for k in wanted]
 
@@ -150,8 +150,9 @@ def _ensure_households(session: Session, frame: pl.DataFrame, actor: User | int 
         "household_no", keep="first", maintain_order=True)
     wanted = first["household_no"].to_list()
     result = _HouseholdMap()
-    result.update(session.execute(sa.select(Subject.household_no, Subject.id).where(
-        keys_in(session, Subject.household_no, wanted))).all())
+    found = session.execute(sa.select(Subject.household_no, Subject.id).where(
+        keys_in(session, Subject.household_no, wanted))).all()
+    result.update((no, sid) for no, sid in found if no is not None)  # always: IN matches no NULL
     missing = [r for r in first.iter_rows(named=True) if r["household_no"] not in result]
     values = [{"kind": "household", "name": r["name"], "household_no": r["household_no"],
                "region_code": r["village_code"]} for r in missing]
@@ -280,4 +281,5 @@ def register_map(session: Session, kind: str, subject_kind: str = "person",
         stmt = stmt.where(keys_in(session, column, keys))
     if kind == "division_code":
         stmt = stmt.where(Subject.kind == "collective")
-    return {key: sid for key, sid in session.execute(stmt)}
+    return {key: sid for key, sid in session.execute(stmt)
+            if key is not None and sid is not None}  # always true: the WHERE excludes NULLs

@@ -110,7 +110,8 @@ def provide_data(session: Session, actor: User, subject_id: int, purpose: str
         [pl.col("indicator_code"), pl.col("observed_on").cast(pl.String)], separator="|"
     ).is_in([f"{c}|{d}" for c, d in told]))
     sensitivity: dict[str, str] = {c: ind.sensitivity for c, ind in catalogue.indicators.items()}
-    out = masking.apply_to_frame(frame, actor.role, sensitivity)
+    types: dict[str, str] = {c: ind.type for c, ind in catalogue.indicators.items()}
+    out = masking.apply_to_frame(frame, actor.role, sensitivity, types)
     return access, out.with_columns(pl.col("observed_on").cast(pl.String)).to_dicts()
 
 

@@ -10,11 +10,15 @@ import itertools
 import math
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ctown.catalogue.configfile import read_yaml, validate
+
+if TYPE_CHECKING:  # the types of pl.when(...).then(...) and of a .when(...).then(...) after it
+    from polars.expr.whenthen import ChainedThen, Then
 
 GRADES: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E1", "E2")
 DEFAULT_PATH = Path(__file__).parent / "data" / "grades.yaml"
@@ -79,7 +83,8 @@ class GradeTable(BaseModel):
 
     def grade_expr(self, score: pl.Expr) -> pl.Expr:
         """The grade of a score column, vectorised (no row loop)."""
-        expr = pl.when(score >= self.grades[0].min_score).then(pl.lit(GRADES[0]))
+        expr: Then | ChainedThen = pl.when(score >= self.grades[0].min_score).then(
+            pl.lit(GRADES[0]))
         for band in self.grades[1:-1]:
             expr = expr.when(score >= band.min_score).then(pl.lit(band.grade))
         return expr.otherwise(pl.lit(GRADES[-1]))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.access import rules
-from ctown.db import utcnow
+from ctown.db import driver_connection, utcnow
 from ctown.ingest.models import CurrentValue, IndicatorValue
 from ctown.registry.models import Subject
 from ctown.scoring import features
@@ -36,7 +36,7 @@ def as_of_date(session: Session) -> dt.date:
     return latest or utcnow().date()
 
 
-def read_frame(session: Session, stmt: sa.Select[Any], schema: dict[str, Any],
+def read_frame(session: Session, stmt: sa.GenerativeSelect, schema: dict[str, Any],
                plain: bool = False) -> pl.DataFrame:
     """A query's rows as a frame, read through the driver (not as ORM rows): PostgreSQL hands
     over one JSON text (unless ``plain``: few rows, each already wide), SQLite plain tuples.
@@ -44,7 +44,7 @@ def read_frame(session: Session, stmt: sa.Select[Any], schema: dict[str, Any],
     session.flush()
     conn = session.connection()
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = conn.connection.driver_connection
+    raw = driver_connection(conn)
     names = [c.name for c in stmt.selected_columns]
     if conn.dialect.name == "postgresql" and not plain:
         # One JSON array for the whole result: COPY or a cursor would hand over one message or
@@ -91,7 +91,7 @@ def read_values(session: Session, which: sa.ColumnElement[bool], codes: list[str
     code_col = CurrentValue.indicator_code
     is_code = code_col.in_(coded or [""])
     if session.connection().dialect.name == "sqlite":
-        obj = sa.func.json_group_object(
+        obj: sa.ColumnElement[Any] = sa.func.json_group_object(
             code_col, sa.case((is_code, CurrentValue.value_text), else_=CurrentValue.value_num))
         # ``|| ''`` keeps SQLite's planner on the primary key (subject_id range) instead of the
         # indicator index.
@@ -192,7 +192,7 @@ def side_reader(session: Session) -> Iterator[Session | None]:
 
 
 def prefetched(items: Sequence[S], read: Callable[[S], T], ahead: bool
-               ) -> Iterator[tuple[S, T]]:
+               ) -> Generator[tuple[S, T], None, None]:
     """``(item, read(item))`` in order; with ``ahead``, ``read`` of the next item runs in a
     thread while the caller works on the current one (the driver releases the GIL while it
     waits for the server, Polars while it decodes)."""

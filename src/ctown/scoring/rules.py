@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
+
+if TYPE_CHECKING:  # the types of pl.when(...).then(...) and of a .when(...).then(...) after it
+    from polars.expr.whenthen import ChainedThen, Then
 
 DATA = Path(__file__).parent / "data" / "scorecards"
 CARDS = {"household": "farmer", "entity": "entity", "collective": "collective"}
@@ -141,7 +144,7 @@ def factor_expr(f: Factor) -> pl.Expr:
         return pl.when(c.is_null()).then(pl.lit(f.missing, pl.Int64)).otherwise(known)
     if f.bands:
         x = c.cast(pl.Float64)
-        expr = pl.when(x.is_null() | x.is_nan()).then(pl.lit(f.missing))
+        expr: Then | ChainedThen = pl.when(x.is_null() | x.is_nan()).then(pl.lit(f.missing))
         for b in f.bands:
             cond = pl.lit(True)
             if b.min is not None:

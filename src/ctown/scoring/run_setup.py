@@ -37,8 +37,9 @@ def setup(session: Session) -> Setup:
 
 
 def hist_specs(cards: dict[str, RuleCard], model: Scorecard | None) -> list[tuple[str, str, int]]:
-    specs = [(f.indicator, f.match, f.window_months) for c in cards.values()
-             for f in c.factors() if f.source == "history_count" and f.indicator]
+    specs: list[tuple[str, str, int]] = [
+        (f.indicator, f.match, f.window_months) for c in cards.values()
+        for f in c.factors() if f.source == "history_count" and f.indicator]
     for name in model.names if model else []:
         if name.startswith("hist."):
             _h, code, match, months = name.split(".")

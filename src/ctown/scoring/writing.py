@@ -9,13 +9,13 @@ import datetime as dt
 import hashlib
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ctown.db import utcnow
+from ctown.db import driver_connection, utcnow
 from ctown.scoring import engine
 from ctown.scoring.models import GradeRecord
 from ctown.scoring.reading import read_frame
@@ -29,11 +29,12 @@ def old_current(session: Session, ids: pl.Series | None = None,
                 id_range: tuple[int, int] | None = None) -> pl.DataFrame:
     """id, subject_id, grade and score of the current grades of ``ids`` (or of every subject in
     ``id_range``: a whole-county run reads them with the chunk, before it writes anything)."""
-    where = GradeRecord.is_current.is_(True)
+    where: sa.ColumnElement[bool] = GradeRecord.is_current.is_(True)
     if id_range is not None:
         where = where & GradeRecord.subject_id.between(*id_range)
     elif ids is not None and ids.len() > 5000:  # one range scan rather than a long IN list
-        where = where & GradeRecord.subject_id.between(int(ids.min()), int(ids.max()))
+        low, high = cast(int, ids.min()), cast(int, ids.max())  # of Int64 ids: ints
+        where = where & GradeRecord.subject_id.between(int(low), int(high))
     elif ids is not None:
         where = where & GradeRecord.subject_id.in_(ids.to_list())
     old = read_frame(session, sa.select(GradeRecord.id, GradeRecord.subject_id,
@@ -113,7 +114,7 @@ def write_grades(session: Session, scored: engine.Scored, *, version: str, run_i
     old = (old_current(session, f["subject_id"]) if old is None
            else old.join(f.select("subject_id"), on="subject_id", how="semi"))
     conn = session.connection()
-    raw, pg = conn.connection.driver_connection, conn.dialect.name == "postgresql"
+    raw, pg = driver_connection(conn), conn.dialect.name == "postgresql"
     now = utcnow()
     # Times as text: ISO with offset for PostgreSQL, naive UTC for SQLite (as UTCDateTime does).
     stamp = now.isoformat() if pg else now.replace(tzinfo=None).isoformat(

@@ -8,6 +8,8 @@ village: ``HELD``), and ``duplicate`` rows are exact re-sent copies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -114,10 +116,12 @@ def _eligible(frame: pl.DataFrame, plan: Plan, kind: str) -> np.ndarray:
         first15 = (frame[plan.id_col].str.slice(0, 15).cast(pl.Int64, strict=False)
                    .fill_null(0).to_numpy())
         # Truncation must break the check: when the check of xxx00 happens to be 0, skip the row.
-        return ok & (check_chars(first15 * 100) != "0")
+        eligible: np.ndarray = ok & (check_chars(first15 * 100) != "0")
+        return eligible
     if kind == "old_15_digit":  # first-generation IDs (1984–2004) exist only for the 19xx-born
-        return _digits_only(frame, plan.id_col) & frame[plan.id_col].str.slice(6, 2).eq(
-            "19").fill_null(False).to_numpy()
+        born_19xx: np.ndarray = _digits_only(frame, plan.id_col) & frame[plan.id_col].str.slice(
+            6, 2).eq("19").fill_null(False).to_numpy()
+        return born_19xx
     if kind == "date_format":
         return frame["_date"].is_not_null().to_numpy()
     if kind == "thousands_separator" and plan.money:
@@ -127,7 +131,7 @@ def _eligible(frame: pl.DataFrame, plan: Plan, kind: str) -> np.ndarray:
     return has_id if kind != "duplicate" else np.ones(n, dtype=bool)
 
 
-def _set(frame: pl.DataFrame, col: str, rows: np.ndarray, values: list[str | None]
+def _set(frame: pl.DataFrame, col: str, rows: np.ndarray, values: Sequence[str | None]
          ) -> pl.DataFrame:
     series = frame[col].clone().scatter(rows, pl.Series(values, dtype=pl.String))
     return frame.with_columns(series.alias(col))

@@ -26,7 +26,7 @@ def _classify(days: pl.Expr) -> pl.Expr:
 def loan_months(world: World) -> pl.DataFrame:
     """One row per borrower and month of the year before the snapshot while the loan ran."""
     h = world.households.filter(pl.col("borrower"))
-    days = np.vstack(h["overdue_days"].to_numpy()) if h.height else np.zeros((0, HISTORY_MONTHS))
+    days = np.vstack(list(h["overdue_days"].to_numpy())) if h.height else np.zeros((0, HISTORY_MONTHS))
     loan_age = h["loan_age"].to_numpy()
     month_idx = np.arange(HISTORY_MONTHS)
     age_at = loan_age[:, None] - (HISTORY_MONTHS - 1 - month_idx)[None, :]

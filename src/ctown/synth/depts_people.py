@@ -45,7 +45,7 @@ def psb(world: World) -> pl.DataFrame:
                 .when(pl.col("relation") == "孙子女")
                 .then(pl.when(pl.col("male")).then(pl.lit("孙子")).otherwise(pl.lit("孙女")))
                 .otherwise(pl.col("relation")))
-    return p.with_columns(_date=pl.lit(world.snapshot) - pl.duration(days=pl.Series(changed)),
+    return p.with_columns(_date=pl.lit(world.snapshot) - pl.duration(days=pl.lit(pl.Series(changed))),
                           _n=pl.Series(rng.integers(1, 300, p.height))).select(
         户号=pl.col("household_no"), 姓名=pl.col("name"), 公民身份号码=pl.col("resident_id"),
         与户主关系=relation, 性别=_yes(pl.col("male"), "男", "女"),
@@ -130,7 +130,8 @@ def nres(world: World) -> pl.DataFrame:
 
 
 def _quarter_ends(snapshot: dt.date, count: int) -> list[dt.date]:
-    out, d = [], snapshot
+    out: list[dt.date] = []
+    d = snapshot
     while len(out) < count:
         q_end_month = ((d.month - 1) // 3) * 3 + 3
         end = dt.date(d.year + (q_end_month == 12), q_end_month % 12 + 1, 1) - dt.timedelta(1)
@@ -177,7 +178,7 @@ def civil(world: World) -> pl.DataFrame:
     h = h.with_columns(_dibao=pl.Series(poorest),
                        _stopped=pl.Series(rng.random(h.height) < 0.01),
                        _date=pl.lit(world.snapshot) - pl.duration(
-                           days=pl.Series(rng.integers(10, 700, h.height))))
+                           days=pl.lit(pl.Series(rng.integers(10, 700, h.height)))))
     h = h.filter(pl.col("_dibao") | pl.col("_stopped") | pl.col("civil_honour")
                  | (pl.col("awards") > 0) | pl.col("good_person"))
     honour = (pl.when(pl.col("good_person")).then(pl.lit("身边好人"))

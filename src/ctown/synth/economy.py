@@ -16,7 +16,8 @@ EDU_LEVEL = {"10": 6, "20": 5, "30": 4, "40": 3, "50": 2, "60": 1, "90": 0}
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return p
 
 
 def build_economy(rng: np.random.Generator, hh: pl.DataFrame, people: pl.DataFrame

@@ -24,7 +24,7 @@ def date_text(expr: pl.Expr, style: str) -> pl.Expr:
 
 def fixed(expr: pl.Expr, decimals: int = 2) -> pl.Expr:
     """A float as text with exactly ``decimals`` decimals (vectorised, no Python per row)."""
-    scale = 10**decimals
+    scale: int = 10**decimals
     scaled = (expr * scale).round(0).cast(pl.Int64)
     whole = (scaled // scale).cast(pl.String)
     if decimals == 0:

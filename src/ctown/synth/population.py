@@ -30,7 +30,8 @@ EDU_P = np.array([
 
 def _surname_weights() -> np.ndarray:
     w = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.8
-    return w / w.sum()
+    weights: np.ndarray = w / w.sum()
+    return weights
 
 
 def _given_names(rng: np.random.Generator, male: np.ndarray) -> pl.Series:
@@ -49,7 +50,8 @@ def _given_names(rng: np.random.Generator, male: np.ndarray) -> pl.Series:
 def check_chars(first17: np.ndarray) -> np.ndarray:
     """GB 11643 check characters of int64 numbers holding the first 17 digits."""
     digits = (first17[:, None] // (10 ** np.arange(16, -1, -1, dtype=np.int64))) % 10
-    return ID_CHECK[(digits * ID_WEIGHTS).sum(axis=1) % 11]
+    checks: np.ndarray = ID_CHECK[(digits * ID_WEIGHTS).sum(axis=1) % 11]
+    return checks
 
 
 def _relations(slot: np.ndarray, head_age: np.ndarray, married: np.ndarray) -> np.ndarray:
@@ -155,7 +157,7 @@ def _phones(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     body = rng.integers(0, 10**8, age.size)
     nums = prefixes[rng.integers(0, prefixes.size, age.size)].astype(np.int64) * 10**8 + body
     has = (age >= 16) & (age <= 80) & (rng.random(age.size) < 0.88)
-    return np.where(has, nums.astype(str), None)
+    return np.where(has, nums.astype(str), np.array(None))  # what np.where makes of None
 
 
 def _with_ids(frame: pl.DataFrame, region: str) -> pl.DataFrame:

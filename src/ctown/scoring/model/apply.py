@@ -3,18 +3,24 @@ no row loop. Integer points, so the result equals the SQL export's to the point.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
 
 from ctown.scoring.model.binning import FLAG_TEXT, MISSING, SPECIAL, UNSEEN, FeatureBins
 from ctown.scoring.model.scorecard import Scorecard
 
+if TYPE_CHECKING:  # the types of pl.when(...).then(...) and of a .when(...).then(...) after it
+    from polars.expr.whenthen import ChainedThen, Then
+
 
 def points_expr(fb: FeatureBins, points: list[int]) -> pl.Expr:
     k = fb.n_regular
     if fb.dtype == "numerical":
         c = pl.col(fb.name).cast(pl.Float64)
-        expr = pl.when(c.is_null() | c.is_nan()).then(pl.lit(points[k + MISSING]))
+        expr: Then | ChainedThen = pl.when(c.is_null() | c.is_nan()).then(
+            pl.lit(points[k + MISSING]))
         if fb.special_codes:
             expr = expr.when(c.is_in(fb.special_codes)).then(pl.lit(points[k + SPECIAL]))
         for split, p in zip(fb.splits, points[:k - 1], strict=True):

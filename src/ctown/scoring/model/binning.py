@@ -83,7 +83,8 @@ def flag_text(fb: FeatureBins, values: pl.Series) -> pl.Series:
 
 
 def woe_values(fb: FeatureBins, values: pl.Series) -> np.ndarray:
-    return np.asarray(fb.woe)[assign(fb, values)]
+    woe: np.ndarray = np.asarray(fb.woe)[assign(fb, values)]
+    return woe
 
 
 def _optimal_splits(name: str, dtype: str, x: np.ndarray, y: np.ndarray, params: dict[str, Any],

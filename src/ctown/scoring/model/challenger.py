@@ -86,4 +86,5 @@ def raw_predict(model: dict[str, Any], x: np.ndarray) -> np.ndarray:
 def predict_pd(model: dict[str, Any], frame: pl.DataFrame) -> np.ndarray:
     bins = {n: FeatureBins(**d) for n, d in model["bins"].items()}
     x = design(frame, bins, model["features"])
-    return 1.0 / (1.0 + np.exp(-raw_predict(model, x)))
+    pd: np.ndarray = 1.0 / (1.0 + np.exp(-raw_predict(model, x)))
+    return pd

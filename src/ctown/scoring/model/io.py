@@ -29,7 +29,7 @@ def write_result(result: TrainResult, out: Path) -> dict[str, str]:
 
 
 def load_model(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(path.read_text())
     if data.get("format") not in (CARD_FORMAT, challenger.FORMAT):
         raise ValueError(f"{path}: not a ctown model file")
     return data

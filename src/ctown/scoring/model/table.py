@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import cast, overload
 
 import numpy as np
 import polars as pl
@@ -66,7 +68,9 @@ def _is_identifier(col: pl.Series) -> bool:
         return False
     if not col.dtype.is_numeric():
         return True
-    consecutive = int(col.max()) - int(col.min()) + 1 == n  # type: ignore[arg-type]
+    # Polars types min() and max() as any Python value: of this integer or decimal column, one.
+    low, high = cast("int | Decimal", col.min()), cast("int | Decimal", col.max())
+    consecutive = int(high) - int(low) + 1 == n
     return consecutive or bool(_ID_NAME.search(col.name))
 
 
@@ -97,6 +101,14 @@ def prepare(frame: pl.DataFrame, target: str, *, exclude: tuple[str, ...] = (),
             cats.append(name)
             keep.append(as_category(col))
     return Prepared(pl.DataFrame(keep), y, numeric, cats, dropped)
+
+
+@overload
+def as_category(col: pl.Series) -> pl.Series: ...
+
+
+@overload
+def as_category(col: pl.Expr) -> pl.Expr: ...
 
 
 def as_category(col: pl.Series | pl.Expr) -> pl.Series | pl.Expr:
