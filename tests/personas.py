@@ -8,16 +8,19 @@ class tries list, get and every action of one resource as each persona, on both 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests.factories import COUNTY, TOWNSHIP, TOWNSHIP2, VILLAGE_A, VILLAGE_B, VILLAGE_C, County
 
-from ctown.accounts.models import ProxyMandate, User
+from ctown.accounts.models import AccessLog, ProxyMandate, User
 from ctown.accounts.roles import Role
 from ctown.accounts.service import create_user
 from ctown.db import utcnow
+from ctown.errors import Forbidden, NotFound
 from ctown.privacy.models import Consent
 from ctown.registry.models import Subject
 
@@ -100,3 +103,29 @@ NOT_HOME = {"township2", "village2", "other_bank", "insurer", "merchant", "proxy
             "proxy_revoked", "farmer2", "feed"}
 ALL = sorted(SEES_HOME | NOT_HOME)
 _ = (TOWNSHIP, VILLAGE_B)  # the factory's other places, named here for the reader
+
+
+def attempt(session: Session, action: Callable[[], Any]) -> str:
+    """"ok", "403" or "404" — tried in a savepoint that is rolled back either way."""
+    savepoint = session.begin_nested()
+    try:
+        action()
+        return "ok"
+    except NotFound:
+        return "404"
+    except Forbidden:
+        return "403"
+    finally:
+        savepoint.rollback()
+
+
+def expect(ok: set[str], forbidden: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """Every persona's answer: "ok" for ``ok``, 403 for ``forbidden``, else "not found"."""
+    return {n: "ok" if n in ok else "403" if n in forbidden else "404" for n in ALL}
+
+
+def denials(session: Session, people: Personas, name: str) -> list[str]:
+    """The denied accesses logged for the persona, oldest first."""
+    return list(session.scalars(sa.select(AccessLog.detail).where(
+        AccessLog.user_id == people[name].id, AccessLog.event == "denied")
+        .order_by(AccessLog.id)))

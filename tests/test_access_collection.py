@@ -3,20 +3,17 @@ revoke) and the upload log — as every persona of :mod:`tests.personas`, on bot
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 from tests.factories import VILLAGE_A, VILLAGE_B, VILLAGE_C, build_county
-from tests.personas import ALL, Personas, build_personas
+from tests.personas import ALL, Personas, attempt, build_personas, denials, expect
 
 from ctown.access.scope import allowed
-from ctown.accounts.models import AccessLog
 from ctown.collection import protocol, service
 from ctown.collection.models import Terminal, UploadLog
 from ctown.crypto import FieldCipher
@@ -60,28 +57,10 @@ def world(session: Session, tmp_path: Path) -> World:
     return World(people, terminals, uploads)
 
 
-def attempt(session: Session, action: Callable[[], Any]) -> str:
-    """"ok", "403" or "404" — tried in a savepoint that is rolled back either way."""
-    savepoint = session.begin_nested()
-    try:
-        action()
-        return "ok"
-    except NotFound:
-        return "404"
-    except Forbidden:
-        return "403"
-    finally:
-        savepoint.rollback()
 
 
-def expect(ok: set[str], forbidden: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
-    return {n: "ok" if n in ok else "403" if n in forbidden else "404" for n in ALL}
 
 
-def denials(session: Session, people: Personas, name: str) -> list[str]:
-    return list(session.scalars(sa.select(AccessLog.detail).where(
-        AccessLog.user_id == people[name].id, AccessLog.event == "denied")
-        .order_by(AccessLog.id)))
 
 
 class TestTerminals:

@@ -7,19 +7,16 @@ the next one finds.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests.factories import VILLAGE_A, VILLAGE_C, build_county
-from tests.personas import ALL, BANK, NOT_HOME, SEES_HOME, Personas, build_personas
+from tests.personas import ALL, BANK, NOT_HOME, SEES_HOME, Personas, attempt, build_personas, denials, expect
 
 from ctown.access.rules import today
-from ctown.accounts.models import AccessLog
 from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.errors import Forbidden, NotFound
@@ -65,29 +62,10 @@ def world(session: Session, tmp_path: Path) -> World:
                  {"home": objection.id, "far": far.id}, complaints)
 
 
-def attempt(session: Session, action: Callable[[], Any]) -> str:
-    """"ok", "403" or "404" — tried in a savepoint that is rolled back either way."""
-    savepoint = session.begin_nested()
-    try:
-        action()
-        return "ok"
-    except NotFound:
-        return "404"
-    except Forbidden:
-        return "403"
-    finally:
-        savepoint.rollback()
 
 
-def denials(session: Session, world: World, name: str) -> list[str]:
-    return list(session.scalars(sa.select(AccessLog.detail).where(
-        AccessLog.user_id == world.people[name].id, AccessLog.event == "denied")
-        .order_by(AccessLog.id)))
 
 
-def expect(ok: set[str], forbidden: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
-    """Every persona's answer: "ok" for ``ok``, 403 for ``forbidden``, else "not found"."""
-    return {n: "ok" if n in ok else "403" if n in forbidden else "404" for n in ALL}
 
 
 #: Consents to banks are given for the household by itself, its proxy in force, or the village
@@ -112,7 +90,7 @@ class TestConsents:
         if name in NOT_HOME:
             with pytest.raises(NotFound):
                 service.consents_for(session, actor, world.people.home)
-            assert denials(session, world, name) == [f"subject {world.people.home}: view"]
+            assert denials(session, world.people, name) == [f"subject {world.people.home}: view"]
             return
         listed = {c.id for c in service.consents_for(session, actor, world.people.home)}
         expected = set(world.consents.values()) if name in SEES_CONSENTS else \
@@ -132,7 +110,7 @@ class TestConsents:
             with pytest.raises(NotFound):
                 service.get_consent_for(session, world.people[name], consent_id)
             refused.append(f"consent {consent_id}: view")
-        assert denials(session, world, name) == refused
+        assert denials(session, world.people, name) == refused
 
     def test_grant_to_a_bank(self, session: Session, world: World) -> None:
         answers = {name: attempt(session, lambda a=world.people[name]: service.grant_consent(
@@ -218,7 +196,7 @@ class TestObjections:
             with pytest.raises(NotFound):
                 service.get_objection_for(session, actor, objection_id)
             refused.append(f"objection {objection_id}: view")
-        assert denials(session, world, name) == refused
+        assert denials(session, world.people, name) == refused
 
     def test_raise(self, session: Session, world: World) -> None:
         """The household, its proxy, its officers and the privacy officer may object; banks,
@@ -236,7 +214,7 @@ class TestObjections:
         with pytest.raises(NotFound):
             service.answer_objection(session, world.people["township2"],
                                      world.objections["home"], "x")
-        assert denials(session, world, "township2") == [
+        assert denials(session, world.people, "township2") == [
             f"objection {world.objections['home']}: answer"]
 
     @pytest.mark.parametrize("name", ALL)
@@ -270,7 +248,7 @@ class TestComplaints:
             with pytest.raises(NotFound):
                 service.get_complaint_for(session, actor, complaint_id)
             refused.append(f"complaint {complaint_id}: view")
-        assert denials(session, world, name) == refused
+        assert denials(session, world.people, name) == refused
 
     def test_file(self, session: Session, world: World) -> None:
         """Anyone may complain; naming a household is only for those who see it."""

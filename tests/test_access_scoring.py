@@ -4,7 +4,6 @@ both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests.factories import build_county
-from tests.personas import ALL, NOT_HOME, SEES_HOME, Personas, build_personas
+from tests.personas import ALL, NOT_HOME, SEES_HOME, Personas, attempt, build_personas, denials, expect
 
 from ctown.access import policy
-from ctown.accounts.models import AccessLog
 from ctown.accounts.service import create_user
 from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
@@ -59,28 +57,10 @@ def world(session: Session, tmp_path: Path) -> World:
     return World(people, draft.id, signed.id)
 
 
-def attempt(session: Session, action: Callable[[], Any]) -> str:
-    """"ok", "403" or "404" — tried in a savepoint that is rolled back either way."""
-    savepoint = session.begin_nested()
-    try:
-        action()
-        return "ok"
-    except NotFound:
-        return "404"
-    except Forbidden:
-        return "403"
-    finally:
-        savepoint.rollback()
 
 
-def expect(ok: set[str], forbidden: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
-    return {n: "ok" if n in ok else "403" if n in forbidden else "404" for n in ALL}
 
 
-def denials(session: Session, people: Personas, name: str) -> list[str]:
-    return list(session.scalars(sa.select(AccessLog.detail).where(
-        AccessLog.user_id == people[name].id, AccessLog.event == "denied")
-        .order_by(AccessLog.id)))
 
 
 # -- grades ------------------------------------------------------------------------------------------
