@@ -202,6 +202,24 @@ def reaches_row(session: Session, actor: Actor | None, res: Resource, row_id: An
                                 .where(res.id == row_id), actor, res, purpose)) is not None
 
 
+def reaches_values(actor: Actor | None, resource: str, purpose: str, *,
+                   region: str | None = None, bank: str | None = None) -> bool:
+    """The table applied to a thing that is not a row (a product of a data file, a village about
+    to be granted): does one of the role's reaches hold for these values? Only ``all``,
+    ``region`` and ``bank`` can be judged without a row."""
+    if actor is None:
+        return True
+    for reach in reaches(resource, purpose, actor.role):
+        if reach is Reach.all:
+            return True
+        if reach is Reach.region and region is not None and region.startswith(
+                division_prefix(actor.region_code)):
+            return True
+        if reach is Reach.bank and bank is not None and actor.bank_code == bank:
+            return True
+    return False
+
+
 def allowed(actor: Actor | None, resource: str, purpose: str) -> bool:
     """Does the role reach any row of the resource for the purpose? (a feature gate)"""
     return actor is None or bool(reaches(resource, purpose, actor.role))

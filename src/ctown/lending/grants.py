@@ -22,11 +22,11 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
-from ctown.access import rules
+from ctown.access import looks, rules
 from ctown.access.policy import Reach, reaches
-from ctown.access.scope import allowed, get_for, log_denied, require, scope
+from ctown.access.scope import allowed, get_for, log_denied, reaches_values, require, scope
 from ctown.accounts.models import User
-from ctown.db import bulk_insert, utcnow
+from ctown.db import utcnow
 from ctown.errors import Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import credit_file, notices, workdays
@@ -35,7 +35,6 @@ from ctown.lending.models import CreditLine, LineStatus, VillageGrant
 from ctown.lending.products import Product
 from ctown.lending.service import product_or_404
 from ctown.masking import mask_name
-from ctown.privacy.models import CreditQuery
 from ctown.registry.models import Region, Subject
 from ctown.scoring.service import current_grades
 
@@ -93,11 +92,7 @@ def _village_for(session: Session, actor: User | None, village_code: str, produc
 def offers(actor: User | None, product: Product, purpose: str = "preview") -> bool:
     """Does the actor reach this product for a grant (the table's "grant_product"): any product
     (the officers of the place), or only a product of the actor's own bank?"""
-    if actor is None:
-        return True
-    reach = reaches("grant_product", purpose, actor.role)
-    return Reach.all in reach or (Reach.bank in reach and actor.bank_code is not None
-                                  and actor.bank_code == product.bank_code)
+    return reaches_values(actor, "grant_product", purpose, bank=product.bank_code)
 
 
 def may_grant(actor: User | None, product: Product) -> bool:
@@ -120,17 +115,6 @@ def as_offer(view: Preview) -> Preview:
         reason=pl.when(pl.col("eligible")).then(pl.col("reason"))
         .otherwise(pl.lit("not_eligible"))).select(OFFER_COLUMNS)
     return Preview(view.village, view.product, rows, view.by_reason)
-
-
-def _log_listed(session: Session, actor: User, view: Preview) -> None:
-    """Each household listed goes on its query log, in one insert for the whole village (a
-    village of 2,000 households: one COPY, not 2,000 ORM objects)."""
-    entry = {"at": utcnow(), "actor_id": actor.id,
-             "actor_name": actor.display_name or actor.username,
-             "institution": actor.bank_code or actor.region_code, "purpose": LOOK_PURPOSE,
-             "outcome": "allowed", "consent_id": None}
-    bulk_insert(session, CreditQuery.__table__,
-                [{"subject_id": sid, **entry} for sid in view.rows["subject_id"].to_list()])
 
 
 def _households(session: Session, village_code: str, today: dt.date) -> pl.DataFrame:
@@ -159,7 +143,8 @@ def preview(session: Session, actor: User | None, village_code: str, product_cod
     view = _preview(session, village, product, today or workdays.local_date(utcnow()))
     if actor is None or sees_people(actor):
         return view
-    _log_listed(session, actor, view)
+    # Each household listed to a bank goes on its query log.
+    looks.record_looks(session, actor, view.rows["subject_id"].to_list(), LOOK_PURPOSE)
     return as_offer(view)
 
 
