@@ -77,6 +77,9 @@ def test_proofs_need_a_login_and_verify(site) -> None:  # type: ignore[no-untype
     r = client.get("/api/v1/ledger/proof/inclusion", params={"leaf_index": size + 5},
                    headers=_h(info, "bank"))
     assert r.status_code == 422
+    r = client.get("/api/v1/ledger/proof/consistency", params={"first": 0, "second": size},
+                   headers=_h(info, "bank"))
+    assert r.status_code == 422  # a proof from the empty tree vouches for nothing
 
 
 def test_receipts_follow_the_records_scope(site) -> None:  # type: ignore[no-untyped-def]

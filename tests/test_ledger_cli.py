@@ -49,6 +49,9 @@ def test_check_proof_exit_codes() -> None:
     assert run(["check-proof"], json.dumps({**consistency(), "root2": ROOTS[6].hex()}))[0] == 1
     bad_length = {**inclusion(), "leaf_hash": "576f6e674c656166"}  # "WrongLeaf"-style
     assert run(["check-proof"], json.dumps(bad_length))[0] == 1
+    # From the empty tree (even with a root that is not 32 bytes): refused, as transparency-dev.
+    from_empty = {**consistency(), "size1": 0, "root1": "00", "proof": []}
+    assert run(["check-proof"], json.dumps(from_empty)) == (1, '{"valid": false}\n')
     huge = {**inclusion(), "leaf_index": 2**64 - 1}
     assert run(["check-proof"], json.dumps(huge))[0] == 1
     for malformed in ("not json", "[]", json.dumps({**inclusion(), "type": "other"}),

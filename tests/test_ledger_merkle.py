@@ -128,13 +128,21 @@ def test_corrupted_consistency_proofs_fail(size1: int, size2: int, names: list[s
         assert not merkle.verify_consistency(SHA256, s1, s2, pr, a, b), (s1, s2, len(pr))
 
 
+R1, R2 = SHA256.leaf(b"one"), SHA256.leaf(b"two")  # two well-formed, different roots
+
+
+#: The edge policy of docs/ledger.md (transparency-dev/merkle's verifier): hashes of the wrong
+#: length are refused everywhere; equal sizes need an empty proof and equal roots; a proof from
+#: the empty tree to a larger one is refused, whatever it holds.
 @pytest.mark.parametrize(("size1", "size2", "root1", "root2", "proof", "valid"), [
-    (0, 0, b"r1", b"r2", [], False), (1, 1, b"r1", b"r2", [], False),
-    (0, 0, b"r1", b"r1", [], True), (0, 1, b"r1", b"r2", [], True),
-    (1, 1, b"r2", b"r2", [], True), (1, 0, b"r1", b"r2", [], False),
-    (2, 1, b"r1", b"r2", [], False), (1, 2, b"r1", b"r2", [], False),
+    (0, 0, R1, R2, [], False), (1, 1, R1, R2, [], False),
+    (0, 0, EMPTY, EMPTY, [], True), (1, 1, R2, R2, [], True),
+    (0, 1, EMPTY, R2, [], False), (0, 5, EMPTY, R2, [R1], False),
+    (1, 0, R1, R2, [], False), (2, 1, R1, R2, [], False), (1, 2, R1, R2, [], False),
     (0, 0, EMPTY, EMPTY, [EMPTY], False), (0, 1, EMPTY, EMPTY, [EMPTY], False),
     (1, 1, EMPTY, EMPTY, [EMPTY], False),
+    (0, 0, b"r1", b"r1", [], False), (1, 1, b"r2", b"r2", [], False),
+    (0, 1, b"r", R2, [], False), (3, 3, R1 + b"x", R1 + b"x", [], False),
 ])
 def test_consistency_edge_cases(size1: int, size2: int, root1: bytes, root2: bytes,
                                 proof: list[bytes], valid: bool) -> None:

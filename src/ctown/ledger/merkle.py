@@ -347,19 +347,21 @@ def verify_consistency(hasher: Hasher, size1: int, size2: int, proof: Sequence[b
                        root1: bytes, root2: bytes) -> bool:
     """RFC 9162 §2.1.4.2: does tree ``(size2, root2)`` only append to ``(size1, root1)``?
 
-    The RFC defines the algorithm for ``0 < size1 < size2``. For the edge cases this follows the
-    reference implementation (transparency-dev/merkle): equal sizes are consistent when the roots
-    are equal and the proof is empty; the empty tree is consistent with any tree, by an empty proof.
+    The RFC defines the algorithm for ``0 < size1 < size2``. The edges follow the reference
+    verifier (transparency-dev/merkle ``VerifyConsistency``), written down in docs/ledger.md:
+    every root and proof hash must have the hash's length; equal sizes are consistent only with an
+    empty proof and equal roots; a proof *from* the empty tree to a larger one is refused ("from
+    empty tree is meaningless": it would vouch for any tree at all).
     """
-    if size1 < 0 or size2 < size1:
+    n = hasher.size
+    if size1 < 0 or size2 < size1 or len(root1) != n or len(root2) != n:
+        return False
+    if any(len(p) != n for p in proof):
         return False
     if size1 == size2:
         return not proof and root1 == root2
-    if size1 == 0:
-        return not proof
-    n = hasher.size
-    if not proof or any(len(p) != n for p in proof) or len(root1) != n or len(root2) != n:
-        return False  # step 1: an empty path fails
+    if size1 == 0 or not proof:
+        return False  # from the empty tree: meaningless; step 1: an empty path fails
     path = list(proof)
     if size1 & (size1 - 1) == 0:  # step 2: first is an exact power of 2
         path.insert(0, root1)

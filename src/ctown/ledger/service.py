@@ -130,6 +130,8 @@ def consistency(session: Session, first: int, second: int | None = None) -> dict
     size2 = _size(log, second)
     if not 0 <= first <= size2:
         raise Invalid(Message(_("一致性证明要求 0 ≤ first ≤ second")))
+    if first == 0 < size2:  # docs/ledger.md: a proof from the empty tree vouches for nothing
+        raise Invalid(Message(_("从空树出发的一致性证明没有意义：first 应至少为 1")))
     t = tree(session, log)
     proof = merkle.consistency_proof(t, first, size2) if 0 < first < size2 else []
     return {"type": "consistency", "hash": log.hash_alg, "size1": first, "size2": size2,
