@@ -87,3 +87,77 @@ def test_logs_never_carry_identifiers_or_secrets(caplog) -> None:  # type: ignor
         assert secret not in text
     assert "[RESIDENT-ID]" in text and "[PHONE]" in text and "[REDACTED]" in text
     assert hardening.redact("batch 20260101 rows 12345") == "batch 20260101 rows 12345"
+
+
+def test_the_servers_own_loggers_are_redacted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In a fresh process set up as ``ctown serve`` sets it up — the app built first, then
+    uvicorn's logging configured with the platform's loggers on its console — a record of
+    ``ctown.lending.notices`` (propagated from a child logger, which no logger filter sees) and a
+    traceback come out redacted. (In-process, pytest's own capture handlers would hide it.)"""
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import logging, logging.config
+from ctown.app import create_app
+from ctown.cli import server_logging
+from ctown.settings import Settings
+create_app(Settings(database_url="sqlite:///{tmp_path / 'x.sqlite3'}", var_dir="{tmp_path}"))
+logging.config.dictConfig(server_logging())
+log = logging.getLogger("ctown.lending.notices")
+log.info("sms to %s for %s", "13812345678", "33052119500101001X")
+try:
+    raise ValueError("bad id 33052119500101001X")
+except ValueError:
+    log.exception("failed for 13812345678")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "CTOWN_VAR_DIR": str(tmp_path)}, timeout=60)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "sms to [PHONE] for [RESIDENT-ID]" in output and "ValueError" in output
+    assert "13812345678" not in output and "33052119500101001X" not in output
+
+
+def test_a_real_server_logs_no_identifier(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``ctown serve`` in its own process: the access log of a search by phone number and by
+    resident ID comes out redacted."""
+    import contextlib
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ctown.db import make_engine
+    from ctown.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        for q in ("13812345678", "33052119500101001X"):
+            # Redirected to the login page: the request is in the access log all the same.
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/households?q={q}", timeout=5)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert "/healthz" in output and "/households?q=" in output  # the access log ran
+    assert "13812345678" not in output and "33052119500101001X" not in output
+    assert "[PHONE]" in output and "[RESIDENT-ID]" in output

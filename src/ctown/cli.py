@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,7 +72,17 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
     settings, _engine, _f = open_database()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info")
+                log_level="info", log_config=server_logging())
+
+
+def server_logging() -> dict[str, Any]:
+    """uvicorn's logging, with the platform's own loggers (``ctown.*``) on the same console at
+    INFO: a notice sent, a job's progress. Every record is redacted (privacy.hardening)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["ctown"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command()

@@ -130,25 +130,43 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites every log record so resident IDs, phone numbers, tokens and passwords never
-    reach a log file, whatever the code that logged them."""
+    """Rewrites a log record so resident IDs, phone numbers, tokens and passwords never reach a
+    log file (for a handler of one's own; the process-wide guard is the record factory below)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        _clean(record)
         return True
 
 
+def _clean(record: logging.LogRecord) -> None:
+    message = record.getMessage()
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and not record.exc_text:
+        # A traceback carries values too (an exception's message): format it now, redacted;
+        # handlers print ``exc_text`` as it is.
+        record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+
+
+_TRACEBACKS = logging.Formatter()
+
+
 def install_log_redaction() -> None:
-    for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "ctown"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
-        for handler in logger.handlers:
-            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-                handler.addFilter(RedactingFilter())
+    """Redact every record the process creates, from any logger, whatever handlers are set up
+    later (uvicorn configures its own after the app is built): a logger's filter does not see the
+    records its children propagate, a record factory sees them all. Installed once."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "ctown_redacting", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _clean(record)
+        return record
+
+    setattr(factory, "ctown_redacting", True)  # noqa: B010 - a marker, so it is installed once
+    logging.setLogRecordFactory(factory)
 
 
 def install(app: FastAPI, settings: Settings, limiter: RateLimiter | None = None) -> None:
