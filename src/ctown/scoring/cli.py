@@ -92,17 +92,15 @@ def score(model: Annotated[Path, typer.Option("--model", exists=True)],
           output: Annotated[Path | None, typer.Option("--output", help="CSV; 默认标准输出")] = None
           ) -> None:
     """Score every row of a file with an exported model (JSON)."""
-    import polars as pl
-
+    from ctown import exports
     from ctown.scoring.model.io import load_model, score_with
     from ctown.scoring.model.table import read_table
 
     frame = read_table(data)
     result = score_with(load_model(model), frame)
-    if output:
-        result.write_csv(output)
-    else:
-        sys.stdout.write(result.select(pl.all()).write_csv())
+    text = exports.write_csv(result, output)
+    if text is not None:
+        sys.stdout.write(text)
 
 
 @model_app.command("export-sql")
