@@ -130,6 +130,14 @@ def test_pending_rows_are_not_problems(session: Session, settings: Settings) -> 
     assert report.ok and report.pending["change_event"] == 2
 
 
+def test_before_any_append_verify_says_what_waits(session: Session) -> None:
+    """No log yet: the report does not pass for "nothing to check" — it counts what is waiting."""
+    add_events(session, 4)
+    report = integrity.verify_log(session)
+    assert report.size == 0 and report.pending["change_event"] == 4
+    assert "pending 4" in "\n".join(report.lines())
+
+
 def test_cli_verify_exit_status(db_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import typer
 

@@ -86,6 +86,8 @@ def verify_log(session: Session) -> Report:
     log = service.get_log(session)
     report = Report()
     if log is None:
+        # No log yet: nothing is tamper-evident, and the report says how much is waiting.
+        report.pending = {kind: source.count(session) for kind, source in all_sources().items()}
         return report
     report.origin, report.hash_alg, report.size = log.origin, log.hash_alg, log.size
     tree = DbTree(session, merkle.get_hasher(log.hash_alg))
