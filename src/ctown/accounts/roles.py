@@ -37,8 +37,5 @@ ROLE_LABELS: dict[Role, str] = {
     Role.privacy_officer: _("个人信息保护负责人"),
 }
 
-#: Who sees names and identifiers in clear is part of the masking table: ctown.masking.
-
-#: Roles whose scope is a region (the prefix of their region code); the others are scoped otherwise.
-REGIONAL_ROLES = frozenset({Role.county_admin, Role.township_officer, Role.village_officer,
-                            Role.evaluation_member, Role.privacy_officer, Role.evaluator})
+#: Who reaches which subjects is the access table (ctown.access.policy); who sees names and
+#: identifiers in clear is the masking table (ctown.masking).
