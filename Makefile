@@ -55,9 +55,17 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-# Known vulnerabilities of the pinned dependencies (needs the PyPI vulnerability service).
+# Known vulnerabilities of the pinned dependencies: online through the PyPI vulnerability service,
+# or without network against an OSV export on media, `make audit OSV=/media/osv` (a folder of OSV
+# JSON files or osv.dev's PyPI all.zip; tools/osv_audit.py). Offline it does not run `install`,
+# which could reach for the network.
+ifdef OSV
+audit:
+	$(BIN)/python tools/osv_audit.py requirements.lock "$(OSV)"
+else
 audit: install
 	$(BIN)/pip-audit -r requirements.lock --disable-pip --no-deps --strict
+endif
 
 # Re-pin dependencies after editing pyproject.toml.
 lock:

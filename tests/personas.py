@@ -35,6 +35,7 @@ EXTRA: dict[str, tuple[Role, str, str | None]] = {
     "merchant": (Role.merchant, COUNTY, None),
     "proxy_expired": (Role.credit_proxy, VILLAGE_A, None),
     "proxy_revoked": (Role.credit_proxy, VILLAGE_A, None),
+    "proxy_unconfirmed": (Role.credit_proxy, VILLAGE_A, None),
     "evaluator": (Role.evaluator, COUNTY, None),
     "privacy": (Role.privacy_officer, COUNTY, None),
 }
@@ -49,7 +50,8 @@ class Personas:
     persona ``bank`` holds the farmer's consent for ``home`` and none for ``neighbour`` (the
     bank "with and without consent"); ``other_bank`` is another bank, with none. ``proxy`` holds
     a mandate in force for ``home``, ``proxy_expired`` one that ran out, ``proxy_revoked`` one
-    that was revoked.
+    that was revoked, ``proxy_unconfirmed`` one recorded that the farmer has not confirmed (each of
+    every scope: :func:`mandate` builds them).
     """
 
     users: dict[str, User]
@@ -67,6 +69,19 @@ def _household(session: Session, village: str, n: int) -> int:
     return ids[n]
 
 
+def mandate(proxy_id: int, household: int, *, scopes: tuple[str, ...] = ("query", "apply",
+                                                                        "consent"),
+            confirmed: bool = True, **columns: Any) -> ProxyMandate:
+    """A mandate row as ctown.proxy leaves it: of these scopes, confirmed on paper (or not)."""
+    granted = columns.pop("granted_at", utcnow())
+    return ProxyMandate(proxy_id=proxy_id, subject_id=household, granted_at=granted,
+                        code_sends=0, code_failures=0,
+                        confirmed_at=granted if confirmed else None,
+                        confirmation="paper" if confirmed else None,
+                        **{f"scope_{s}": s in scopes for s in ("query", "apply", "consent")},
+                        **columns)
+
+
 def build_personas(session: Session, county: County) -> Personas:
     """Every persona over a county built by :func:`tests.factories.build_county`."""
     users = dict(county.users)
@@ -82,12 +97,13 @@ def build_personas(session: Session, county: County) -> Personas:
     assert home is not None
     now = utcnow()
     session.add_all([
-        ProxyMandate(proxy_id=users["proxy"].id, subject_id=home,
-                     valid_until=now + dt.timedelta(days=30)),
-        ProxyMandate(proxy_id=users["proxy_expired"].id, subject_id=home,
-                     granted_at=now - dt.timedelta(days=400), valid_until=now - dt.timedelta(days=1)),
-        ProxyMandate(proxy_id=users["proxy_revoked"].id, subject_id=home,
-                     valid_until=now + dt.timedelta(days=30), revoked_at=now),
+        mandate(users["proxy"].id, home, valid_until=now + dt.timedelta(days=30)),
+        mandate(users["proxy_expired"].id, home, granted_at=now - dt.timedelta(days=400),
+                valid_until=now - dt.timedelta(days=1)),
+        mandate(users["proxy_revoked"].id, home, valid_until=now + dt.timedelta(days=30),
+                revoked_at=now),
+        mandate(users["proxy_unconfirmed"].id, home, valid_until=now + dt.timedelta(days=30),
+                confirmed=False),
         Consent(subject_id=home, bank_code=BANK, purpose="loan_application", scope="query",
                 granted_by_id=users["farmer"].id, granted_at=now - dt.timedelta(minutes=1),
                 valid_until=now + dt.timedelta(days=90)),
@@ -100,7 +116,7 @@ def build_personas(session: Session, county: County) -> Personas:
 SEES_HOME = {"admin", "township", "village", "group", "bank", "proxy",
              "farmer", "evaluator", "privacy"}
 NOT_HOME = {"township2", "village2", "other_bank", "insurer", "merchant", "proxy_expired",
-            "proxy_revoked", "farmer2", "feed"}
+            "proxy_revoked", "proxy_unconfirmed", "farmer2", "feed"}
 ALL = sorted(SEES_HOME | NOT_HOME)
 _ = (TOWNSHIP, VILLAGE_B)  # the factory's other places, named here for the reader
 

@@ -57,7 +57,7 @@ SEES: dict[str, dict[str, Any]] = {
 NAMES = {name: "张0" for name in ("admin", "township", "village", "group", "proxy", "farmer",
                                   "privacy")}
 #: Their looks are the household's own, not queries on its file.
-HOUSEHOLD_SIDE = {"farmer", "proxy"}
+HOUSEHOLD_SIDE = {"farmer"}  # the household's own looks are not queries; its proxy's are
 
 
 def _fill(session: Session, people: Personas) -> None:

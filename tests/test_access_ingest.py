@@ -21,11 +21,12 @@ from tests.factories import VILLAGE_A, VILLAGE_C, build_county
 from tests.personas import ALL, Personas, build_personas
 
 from ctown.access.scope import get_for
-from ctown.accounts.models import AccessLog
+from ctown.accounts.models import AccessLog, User
 from ctown.crypto import FieldCipher
 from ctown.errors import Forbidden, NotFound
 from ctown.ingest import quarantine
 from ctown.ingest.access import BATCHES, HELD_VALUES
+from ctown.ingest.feeds import add_department
 from ctown.ingest.hold import held_overview, held_summary
 from ctown.ingest.models import Batch, HeldValue, PendingMatch, QuarantinedRow
 from ctown.ingest.service import list_batches, push_batch, push_for, record_values
@@ -296,19 +297,29 @@ class TestBatches:
 
     @pytest.mark.parametrize("name", ALL)
     def test_push(self, session: Session, world: World, name: str) -> None:
+        """No person pushes — not even the department's own clerk (``feed``, role
+        department_feed of tax): only the department's machine account, which only its key
+        authenticates (tests/test_departments.py)."""
         actor = world.people[name]
         row = {"纳税人识别号": "not-a-code", "纳税信用级别": "A"}
-        if name != "feed":
-            with pytest.raises(Forbidden):
-                push_for(session, world.cipher, actor, department="tax", batch_id="p1",
-                         rows=[row])
-            return
-        batch, resent = push_for(session, world.cipher, actor, department="tax", batch_id="p1",
-                                 rows=[row])
+        with pytest.raises(Forbidden):
+            push_for(session, world.cipher, actor, department="tax", batch_id="p1", rows=[row])
+        assert _denials(session, world, name) == (
+            ["feed push tax: a person, not the department's key"] if name == "feed" else [])
+
+    def test_push_as_the_department(self, session: Session, world: World) -> None:
+        department = add_department(session, None, code="tax", name="县税务局")
+        machine = session.get_one(User, department.user_id)
+        row = {"纳税人识别号": "not-a-code", "纳税信用级别": "A"}
+        batch, resent = push_for(session, world.cipher, machine, department="tax",
+                                 batch_id="p1", rows=[row])
         assert batch.department == "tax" and not resent and batch.quarantined == 1
+        assert batch.actor_id == machine.id
         with pytest.raises(Forbidden):  # another department's key
-            push_for(session, world.cipher, actor, department="bank", batch_id="p2", rows=[row])
-        assert _denials(session, world, name) == ["feed push bank"]
+            push_for(session, world.cipher, machine, department="bank", batch_id="p2",
+                     rows=[row])
+        assert list(session.scalars(sa.select(AccessLog.detail).where(
+            AccessLog.user_id == machine.id, AccessLog.event == "denied"))) == ["feed push bank"]
 
 
 # -- the pages, as each persona (tokens: no password hashing) ---------------------------------------

@@ -161,18 +161,20 @@ def people(session: Session, tmp_path: Path) -> Personas:
     return people
 
 
-#: Looks of the household's own side are not "queries" (the farmer, the proxy in force).
-OWN_SIDE = ("farmer", "proxy")
+#: The household's own looks are not "queries"; its proxy's are (the farmer reads every act of
+#: every proxy: ctown.proxy).
+OWN_SIDE = ("farmer",)
 
 
 class TestLooks:
     def test_the_register_entry(self, session: Session, people: Personas,
                                 tmp_path: Path) -> None:
         cipher = FieldCipher.load(tmp_path / "k.json")
-        for name in ("admin", "township", "village", "group", "evaluator", "privacy", *OWN_SIDE):
+        for name in ("admin", "township", "village", "group", "evaluator", "privacy", "proxy",
+                     *OWN_SIDE):
             queries.subject_detail(session, people[name], cipher, people.home)
         expected = [people[n].id for n in ("admin", "township", "village", "group", "evaluator",
-                                           "privacy")]
+                                           "privacy", "proxy")]
         assert [a for a, _i, _o in _looks(session, "register", people.home)] == expected
         # Not seen, not logged as a look (the denial is logged instead).
         with pytest.raises(NotFound):
@@ -187,20 +189,21 @@ class TestLooks:
             service.act(session, people[who], app.id, action)
         # Acting is not a look; opening the application is.
         assert _looks(session, "application") == []
-        for name in ("bank", "village", "township", "admin", "evaluator", *OWN_SIDE):
+        for name in ("bank", "village", "township", "admin", "evaluator", "proxy", *OWN_SIDE):
             assert service.open_application(session, people[name], app.id) is app
         assert [a for a, _i, _o in _looks(session, "application", people.home)] == [
-            people[n].id for n in ("bank", "village", "township", "admin", "evaluator")]
+            people[n].id for n in ("bank", "village", "township", "admin", "evaluator", "proxy")]
         loan = loans.disburse(session, people["bank"], app.id, on=dt.date(2026, 1, 5))
-        for name in ("bank", "insurer", "village", *OWN_SIDE):
+        for name in ("bank", "insurer", "village", "proxy", *OWN_SIDE):
             assert loans.open_loan(session, people[name], loan.id) is loan
         assert _looks(session, "loan", people.home) == [
             (people["bank"].id, "RCB", "allowed"), (people["insurer"].id, "PICC01", "allowed"),
-            (people["village"].id, VILLAGE_A, "allowed")]
+            (people["village"].id, VILLAGE_A, "allowed"),
+            (people["proxy"].id, VILLAGE_A, "allowed")]
         # The detail reads used by actions log nothing.
         loans.get_loan_for(session, people["bank"], loan.id)
         service.get_application_for(session, people["bank"], app.id)
-        assert len(_looks(session, "loan")) == 3 and len(_looks(session, "application")) == 5
+        assert len(_looks(session, "loan")) == 4 and len(_looks(session, "application")) == 6
 
 
 # -- 3. the farmer's log in words -----------------------------------------------------------------------
@@ -282,7 +285,7 @@ def test_looks_over_http(site) -> None:  # type: ignore[no-untyped-def]
         assert client.get(path, headers=_h(info, "admin")).status_code == 200
         assert client.get(path, headers=_h(info, "proxy")).status_code == 200
     assert _logged(client, "register", info["ids"]["admin"]) == 2  # one look per request
-    assert _logged(client, "register", info["ids"]["proxy"]) == 0
+    assert _logged(client, "register", info["ids"]["proxy"]) == 2  # the proxy's looks are logged
     filed = client.post("/api/v1/lending/decisions", headers=_h(info, "proxy"), json={
         "subject_id": home, "product_code": "rcb_credit", "amount": "20000",
         "term_months": 12, "method": "equal_instalment"}).json()

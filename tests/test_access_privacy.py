@@ -71,7 +71,8 @@ def world(session: Session, tmp_path: Path) -> World:
 #: Consents to banks are given for the household by itself, its proxy in force, or the village
 #: officer entering a paper form; the others' roles give none at all (403).
 GIVERS = {"farmer", "proxy", "village"}
-GIVER_ROLES = GIVERS | {"village2", "farmer2", "proxy_expired", "proxy_revoked"}
+GIVER_ROLES = GIVERS | {"village2", "farmer2", "proxy_expired", "proxy_revoked",
+                        "proxy_unconfirmed"}
 #: The collection consent also by the township and county offices.
 COLLECTORS = GIVERS | {"admin", "township"}
 COLLECTOR_ROLES = GIVER_ROLES | {"admin", "township", "township2"}

@@ -83,8 +83,8 @@ class TestGrades:
     @pytest.mark.parametrize("name", ALL)
     def test_every_look_goes_on_the_farmers_log(self, session: Session, world: World,
                                                 name: str) -> None:
-        """A look by anyone outside the household (and its proxy in force) is a query the farmer
-        reads; a refused one is a denial, not a look."""
+        """A look by anyone outside the household (its proxy too) is a query the farmer reads;
+        a refused one is a denial, not a look."""
         service.grade_page(session, None, world.people.home)  # the county's own job: no look
         if name in SEES_HOME:
             service.grade_for(session, world.people[name], world.people.home)
@@ -93,7 +93,7 @@ class TestGrades:
                 service.grade_for(session, world.people[name], world.people.home)
         looks = session.scalars(sa.select(CreditQuery.actor_id).where(
             CreditQuery.subject_id == world.people.home, CreditQuery.purpose == "grade")).all()
-        logged = name in SEES_HOME - {"farmer", "proxy"}
+        logged = name in SEES_HOME - {"farmer"}
         assert looks == ([world.people[name].id] if logged else [])
 
     def test_no_grade_is_not_found(self, session: Session, world: World) -> None:

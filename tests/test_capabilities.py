@@ -189,7 +189,7 @@ def test_an_unknown_schedule_is_refused() -> None:
 # -- the demo context ------------------------------------------------------------------------------
 def test_demo_context_hands_users_by_role(session: Session, tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path)
-    county = build_county(session, FieldCipher.from_settings(settings), households=1)
+    county = build_county(session, FieldCipher.load(settings.keyring_path), households=1)
     u = county.users
     ctx = DemoContext.of(settings, tmp_path, [u["village2"], u["bank"], u["village"]])
     assert [x.username for x in ctx.users_of(session, Role.village_officer)] == ["village2",
@@ -218,7 +218,7 @@ def test_demo_loads_feeds_as_ctown_ingest_does(db_factory, tmp_path: Path) -> No
         if how == "demo":
             settings = Settings(database_url=url, var_dir=var)
             ctx = DemoContext(settings=settings, workdir=folder,
-                              cipher=FieldCipher.from_settings(settings), factory=factory)
+                              cipher=FieldCipher.load(settings.keyring_path), factory=factory)
             with factory.begin() as session:
                 ingest_demo.build(session, ctx)
         else:

@@ -24,8 +24,6 @@ pytestmark = pytest.mark.browser
 
 def test_offline_record_is_synced_when_back_online(db_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     require_chromium()
-    if db_factory.backend != "sqlite":
-        pytest.skip("the protocol runs on both databases in test_collection_protocol")
     from playwright.sync_api import expect, sync_playwright
 
     url = db_factory.migrated_url()

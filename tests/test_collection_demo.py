@@ -18,7 +18,7 @@ from ctown.settings import Settings
 
 def test_demo_is_visible_and_idempotent(session: Session, tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path)
-    county = build_county(session, FieldCipher.from_settings(settings), households=6)
+    county = build_county(session, FieldCipher.load(settings.keyring_path), households=6)
     ctx = DemoContext.of(settings, tmp_path / "work", county.users.values())
     for _ in range(2):
         collection_demo.build(session, ctx)

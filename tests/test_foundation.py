@@ -56,7 +56,7 @@ def test_secrets_are_created_owner_only(tmp_path: Path) -> None:
 
     settings = Settings(var_dir=tmp_path)
     assert len(settings.secret_key) == 32
-    FieldCipher.from_settings(settings)
+    FieldCipher.load(settings.keyring_path)
     for name in ("secret.key", "keys.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 

@@ -1,5 +1,6 @@
-"""Push API and pages on both databases: per-department keys, re-sends, per-row answers, the
-credit file (JSON and page), the quarantine and identity-confirmation pages."""
+"""Push API and pages on both databases: per-department keys (``ctown.ingest.feeds``), re-sends,
+per-row answers, the credit file (JSON and page), the quarantine and identity-confirmation
+pages."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ctown.accounts.service import create_user, issue_token
+from ctown.accounts.service import create_user
 from ctown.db import make_engine, session_factory, transaction
+from ctown.ingest.feeds import add_department, issue_key
 from ctown.ingest.service import load_file
 from ctown.registry.tasks import resolve
 from test_ingest_support import (
@@ -41,16 +43,13 @@ def world(db_factory: Any, tmp_path_factory: pytest.TempPathFactory
         load_file(s, cipher, county / "psb" / "psb_1.csv", "psb")
         consent_all(s)
         load_file(s, cipher, county / "hrss" / "hrss_1.json", "hrss")
-        bank = create_user(s, username="feed_bank", password="feed_bank",
-                           role="department_feed", region_code="330521000000",
-                           department_code="bank")
-        tax = create_user(s, username="feed_tax", password="feed_tax", role="department_feed",
-                          region_code="330521000000", department_code="tax")
+        for code, name in (("bank", "县农商银行"), ("tax", "县税务局")):
+            add_department(s, None, code=code, name=name)
         create_user(s, username="admin", password="admin", role="county_admin",
                     region_code="330521000000")
         create_user(s, username="village2", password="village2", role="village_officer",
                     region_code="330521100002")
-        tokens = {"bank": issue_token(s, bank, "push"), "tax": issue_token(s, tax, "push")}
+        tokens = {"bank": issue_key(s, None, "bank").key, "tax": issue_key(s, None, "tax").key}
         hh = resolve(s, cipher, "resident_id", [HEAD1], "household")[HEAD1]
         create_user(s, username="farmer", password="farmer", role="farmer",
                     region_code="330521100001", subject_id=hh)
@@ -101,9 +100,12 @@ def test_push_with_another_departments_key_is_refused(world: dict[str, Any]) -> 
     assert refused.status_code == 403
     assert "本部门" in refused.json()["detail"]["zh"]
     assert _push(client, "ctk_not_a_token", "bank", "x1", ROWS[:1]).status_code == 401
+    assert _push(client, "ctd_not_a_key", "bank", "x1", ROWS[:1]).status_code == 401
     login(client, "admin", "admin")  # a person's session is not a feed key
-    assert client.post("/api/v1/feeds/bank/batches", json={"batch_id": "x", "rows": []},
-                       headers={"X-CSRF-Token": "x"}).status_code == 403
+    refused = client.post("/api/v1/feeds/bank/batches", json={"batch_id": "x", "rows": []},
+                          headers={"X-CSRF-Token": "x"})
+    assert refused.status_code == 403 and "部门密钥" in refused.json()["detail"]["zh"]
+    client.cookies.clear()
 
 
 def test_credit_file_api_and_page(world: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
-from ctown.crypto import FieldCipher
+from ctown.crypto import DecryptionError, FieldCipher
 from ctown.ingest import digest, hold, status
 from ctown.ingest.consents import import_consents
 from ctown.ingest.creditfile import credit_file
@@ -91,7 +91,7 @@ def test_values_held_without_consent_and_released_on_consent(
     assert "35000" not in held[0].value  # encrypted, bound to its row and subject
     assert json.loads(cipher.decrypt(held[0].value, hold.held_aad(
         held[0].batch_id, held[0].seq, "I0505", hh)))[0] == 35000
-    with pytest.raises(Exception):  # noqa: B017 - moved to another subject: does not decrypt
+    with pytest.raises(DecryptionError):  # moved to another subject: does not decrypt
         cipher.decrypt(held[0].value, hold.held_aad(held[0].batch_id, held[0].seq, "I0505",
                                                     hh + 1))
     # The rows still count as accepted; held values are counted apart from values written.

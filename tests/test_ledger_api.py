@@ -30,7 +30,7 @@ def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, A
     settings = Settings(database_url=url, var_dir=var)
     engine = make_engine(url)
     with session_factory(engine).begin() as session:
-        county = build_county(session, FieldCipher.from_settings(settings))
+        county = build_county(session, FieldCipher.load(settings.keyring_path))
         county.users["auditor"] = create_user(session, username="auditor", role=Role.evaluator,
                                               region_code=COUNTY, password=None)
         tokens = {k: issue_token(session, u, "test") for k, u in county.users.items()}

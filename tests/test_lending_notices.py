@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from ctown.accounts.models import User
 from ctown.db import make_engine, session_factory
+from ctown.errors import Forbidden
 from ctown.lending import notices, sample, service
 from ctown.lending.approval import Action
 from ctown.lending.decision import Request
@@ -70,7 +71,7 @@ def test_rolled_back_changes_send_nothing_committed_ones_are_sent(db_factory, ba
 
     # A refused step in its own transaction rolls back: nothing more is sent.
     sent_before = len(backend.sent)
-    with pytest.raises(Exception), factory.begin() as session:  # noqa: B017
+    with pytest.raises(Forbidden, match="不能跳过审批步骤"), factory.begin() as session:
         bank = session.get(User, county.users["bank"].id)
         service.act(session, bank, app_id, Action.bank_approve)
     with factory.begin() as session:

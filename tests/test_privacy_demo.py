@@ -25,7 +25,7 @@ from ctown.settings import get_settings
 
 def test_demo_steps_are_idempotent_and_verifiable(session: Session, tmp_path: Path) -> None:
     settings = get_settings(var_dir=tmp_path)
-    county = build_county(session, FieldCipher.from_settings(settings), households=2)
+    county = build_county(session, FieldCipher.load(settings.keyring_path), households=2)
     county.users["bank"].bank_code = "RCB"
     privacy = create_user(session, username="privacy", password=None, role=Role.privacy_officer,
                           region_code=COUNTY)

@@ -161,3 +161,60 @@ def test_a_real_server_logs_no_identifier(tmp_path) -> None:  # type: ignore[no-
     assert "/healthz" in output and "/households?q=" in output  # the access log ran
     assert "13812345678" not in output and "33052119500101001X" not in output
     assert "[PHONE]" in output and "[RESIDENT-ID]" in output
+
+
+def test_bank_cards_are_redacted_only_when_they_are_card_numbers() -> None:
+    # 6222 0212 3456 7890 128 is Luhn-valid (a 19-digit UnionPay-style number); change its last
+    # digit and it is not a card number but, say, a batch id.
+    assert hardening.luhn_valid("6222021234567890128")
+    assert hardening.redact("card 6222021234567890128 paid") == "card [BANK-CARD] paid"
+    assert hardening.redact("batch 6222021234567890127") == "batch 6222021234567890127"
+    assert hardening.redact("t=1733212345.123456789012") == "t=1733212345.123456789012"
+
+
+def test_a_real_server_writes_json_logs_without_personal_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``CTOWN_LOG_FORMAT=json``: every line ``ctown serve`` writes is one JSON object, the
+    access log included, and none carries a phone number, resident ID or bank card."""
+    import contextlib
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from ctown.db import make_engine
+    from ctown.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(tmp_path),
+           "CTOWN_LOG_FORMAT": "json"}
+    server = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        for q in ("13812345678", "33052119500101001X", "6222021234567890128"):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/households?q={q}", timeout=5)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    access = [x["message"] for x in lines if x["logger"] == "uvicorn.access"]
+    assert any("/households?q=[PHONE]" in m for m in access)
+    assert any("[RESIDENT-ID]" in m for m in access) and any("[BANK-CARD]" in m for m in access)
+    for secret in ("13812345678", "33052119500101001X", "6222021234567890128"):
+        assert secret not in output

@@ -25,8 +25,8 @@ def site(db_factory, tmp_path_factory) -> Iterator[tuple[TestClient, dict[str, A
     var: Path = tmp_path_factory.mktemp("var")
     engine = make_engine(url)
     with session_factory(engine).begin() as session:
-        county = build_county(session, FieldCipher.from_settings(
-            Settings(database_url=url, var_dir=var)), households=2, passwords=True)
+        county = build_county(session, FieldCipher.load(
+            Settings(database_url=url, var_dir=var).keyring_path), households=2, passwords=True)
         county.users["bank"].bank_code = "RCB001"
         for name, role in (("privacy", Role.privacy_officer), ("auditor", Role.evaluator)):
             county.users[name] = create_user(session, username=name, role=role,
@@ -76,7 +76,8 @@ def test_forms_with_csrf_reach_the_officers(site) -> None:  # type: ignore[no-un
     r = client.post("/privacy/objections", data={
         "subject_id": info["household"], "reason": "面积有误", "csrf_token": token})
     assert r.status_code == 303
-    assert client.post("/privacy/complaints", data={"text": "x"}).status_code in (400, 403)
+    refused = client.post("/privacy/complaints", data={"text": "x"})  # no CSRF token
+    assert refused.status_code == 403 and "表单已过期" in refused.text
     client.cookies.clear()
     desk = client.get("/privacy/officer", headers=_h(info, "privacy"))
     assert desk.status_code == 200 and "公示栏有我的手机号" in desk.text and "面积有误" in desk.text

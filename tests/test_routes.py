@@ -41,6 +41,9 @@ AUTHENTICATED_INSIDE = {
 #: credentials travel in the request itself.
 SIGNED = {
     ("POST", "/api/v1/collection/batches"): "a batch signed by an enrolled terminal (Ed25519)",
+    ("POST", "/api/v1/feeds/{department}/batches"):
+        "a department's push key (Bearer ctd_…), checked by ingest.api.department_key; a cookie "
+        "or a person's token is refused (tests/test_departments.py)",
     ("POST", "/api/v1/auth/token"): "username and password in a JSON body; sets no cookie",
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}

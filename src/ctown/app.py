@@ -3,6 +3,7 @@ and subject links from its declaration (:mod:`ctown.capabilities`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,10 +12,12 @@ from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import pass_context
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,15 +25,18 @@ from ctown import __version__
 from ctown.access.scope import allowed
 from ctown.accounts.roles import Role
 from ctown.capabilities import Capability, NavEntry, SubjectLink, capabilities
-from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
-from ctown.errors import DomainError
-from ctown.i18n import normalise_locale, translate
+from ctown.errors import DomainError, Invalid
+from ctown.i18n import Message as Text
+from ctown.i18n import _, normalise_locale
+from ctown.privacy.keyring import open_cipher
 from ctown.settings import Settings, get_settings
-from ctown.web.deps import CsrfFailed, LoginRequired, locale_of
+from ctown.web.deps import CsrfFailed, LoginRequired, PasswordChangeRequired, locale_of
+from ctown.web.problems import API_ERRORS
 from ctown.web.templating import environment, render
 
 STATIC = Path(__file__).parent / "web" / "static"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,14 +46,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.sqlalchemy_url)
     app.state.session_factory = session_factory(app.state.engine)
-    app.state.cipher = FieldCipher.from_settings(settings)
+    app.state.cipher = open_cipher(settings, app.state.engine)
     caps = capabilities()
     _mount_capabilities(app, caps)
     _install_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.hex(),
                        session_cookie="ctown_session", same_site="lax",
-                       https_only=settings.secure_cookies, max_age=8 * 3600)
+                       https_only=settings.secure_cookies,
+                       max_age=settings.session_absolute_hours * 3600)
     app.add_middleware(RememberLanguage)
     for cap in caps:  # privacy's hardening: security headers, rate limits, log redaction
         install = cap.installer()
@@ -69,7 +76,7 @@ def _mount_capabilities(app: FastAPI, caps: list[Capability]) -> None:
     for cap in caps:
         api = cap.api_router()
         if api is not None:
-            app.include_router(api, prefix="/api/v1")
+            app.include_router(api, prefix="/api/v1", responses=API_ERRORS)
         pages = cap.page_router()
         if pages is not None:
             app.include_router(pages, include_in_schema=False)
@@ -131,10 +138,28 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": {"zh": "需要登录", "en": "login required"}},
                             status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(PasswordChangeRequired)
+    async def password_change_required(request: Request, exc: PasswordChangeRequired
+                                       ) -> Response:
+        if _wants_html(request):
+            return RedirectResponse(f"/account/password?next={request.url.path}",
+                                    status_code=303)
+        return JSONResponse({"detail": exc.message.both()}, status_code=403)
+
     @app.exception_handler(CsrfFailed)
     async def csrf_failed(request: Request, _exc: CsrfFailed) -> Response:
-        msg = translate("表单已过期，请刷新页面后重试", locale_of(request))
-        return JSONResponse({"detail": msg}, status_code=403)
+        # Both languages, as every other refusal (web.problems.Problem): API clients read either.
+        return JSONResponse({"detail": Text(_("表单已过期，请刷新页面后重试")).both()},
+                            status_code=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's 400 for a body it cannot parse at all (not UTF-8, say) is an English string;
+        # the API answers it in both languages like every other refusal (web.problems.Problem).
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": Text(_("请求内容无法解析：请发送 UTF-8 编码的 JSON")).both()},
+                                status_code=400)
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -142,6 +167,17 @@ def _install_handlers(app: FastAPI) -> None:
             return render(request, "error.html", status_code=exc.status_code,
                           message=exc.message.render(locale_of(request)), message_kind="error")
         return JSONResponse({"detail": exc.message.both()}, status_code=exc.status_code)
+
+    @app.exception_handler(sa.exc.DataError)
+    async def unstorable_value(request: Request, exc: sa.exc.DataError) -> Response:
+        # A value of the request the database will not store or compare — a NUL character in
+        # text, a number past its column on PostgreSQL — is invalid input, not a server error.
+        # Services guard the ids they look up (db.storable_int: not found); this is the net under
+        # the rest. The value is not logged: it may be personal data.
+        log.warning("database refused a value of %s %s (%s)", request.method, request.url.path,
+                    type(exc.orig).__name__)
+        return await domain_error(request, Invalid(Text(_(
+            "请求中有数据库无法保存的值（如 NUL 字符、超出范围的数字）：请检查输入"))))
 
 
 class RememberLanguage:

@@ -46,8 +46,11 @@ CAPABILITIES: tuple[str, ...] = (
     "quality",     # data-quality figures (三率)
     "scoring",     # scorecards, learned model, grades, three-party review
     "lending",     # products, applications, four-step approval, loans, 整村授信
+    "proxy",       # credit proxies' mandates (信用代理授权): recorded, confirmed, scoped, revoked
+    "config",      # the county's configuration folder: check, diff, two-person change, rollback
     "ledger",      # tamper-evident Merkle log (区块链存证)
     "report",      # the credit report, the household's receipts, the audit page (above all these)
+    "backup",      # ctown backup / restore: the database and its key files in one encrypted archive
     "synth",       # synthetic county generator
 )
 
@@ -315,7 +318,8 @@ class DemoContext:
         for user in users:
             by_role.setdefault(Role(user.role), []).append(user.id)
         return cls(settings=settings, workdir=workdir,
-                   cipher=cipher or FieldCipher.from_settings(settings),
+                   cipher=cipher or FieldCipher.load(settings.keyring_path,
+                                                     settings.cipher_suite),
                    users={role: tuple(ids) for role, ids in by_role.items()}, factory=factory)
 
     def users_of(self, session: Session, role: Role) -> list[User]:

@@ -12,6 +12,7 @@ import typer
 from ctown.capabilities import capabilities
 from ctown.cli_support import err, open_database
 from ctown.db import DatabaseUnavailable
+from ctown.errors import DomainError
 
 app = typer.Typer(help="ctown 信用乡平台 — Credit Township Platform", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -72,16 +73,21 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
 
     settings, _engine, _f = open_database()
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level="info", log_config=server_logging())
+                log_level="info", log_config=server_logging(settings.log_format == "json"),
+                proxy_headers=False)  # the app trusts only CTOWN_TRUSTED_PROXIES (hardening)
 
 
-def server_logging() -> dict[str, Any]:
+def server_logging(as_json: bool = False) -> dict[str, Any]:
     """uvicorn's logging, with the platform's own loggers (``ctown.*``) on the same console at
-    INFO: a notice sent, a job's progress. Every record is redacted (privacy.hardening)."""
+    INFO: a notice sent, a job's progress. Every record is redacted (privacy.hardening); with
+    ``as_json`` every line, the access log's too, is one JSON object."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["ctown"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    if as_json:
+        json_formatter = {"()": "ctown.privacy.hardening.JsonFormatter"}
+        config["formatters"] = {"default": json_formatter, "access": json_formatter}
     return config
 
 
@@ -133,4 +139,8 @@ def main() -> None:
         app()
     except DatabaseUnavailable as exc:
         err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except DomainError as exc:  # e.g. a key ring that is not the database's: one clear line
+        both = exc.message.both()
+        err.print(f"[red]{both['zh']} / {both['en']}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -19,15 +19,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-if TYPE_CHECKING:
-    from ctown.settings import Settings
 
 SUITES = ("intl", "sm")
 
@@ -75,10 +71,6 @@ class FieldCipher:
 
     # -- key ring file -------------------------------------------------------------------------
     @classmethod
-    def from_settings(cls, settings: Settings) -> FieldCipher:
-        return cls.load(settings.keyring_path, settings.cipher_suite)
-
-    @classmethod
     def load(cls, path: Path, suite: str = "intl") -> FieldCipher:
         if not path.exists():
             cls._create(path, suite)
@@ -125,6 +117,12 @@ class FieldCipher:
     @property
     def key_versions(self) -> list[int]:
         return sorted(v for v, k in self._keys.items() if not k.retired)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names the ring without revealing it: a hash of its blind-index key, the one key that
+        never rotates, so the name stays the same across rotations (``ctown.privacy.keyring``)."""
+        return hashlib.sha256(b"ctown key ring\x00" + self._index_key).hexdigest()[:32]
 
     @property
     def suite(self) -> str:

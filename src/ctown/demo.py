@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.accounts.models import User
 from ctown.accounts.roles import Role
-from ctown.accounts.service import create_user, grant_mandate
+from ctown.accounts.service import create_user
 from ctown.capabilities import Capability, DemoBuilder, DemoContext, capabilities
-from ctown.crypto import FieldCipher
 from ctown.migrate import upgrade
+from ctown.privacy.keyring import open_cipher
 from ctown.registry.models import Region, Subject
 from ctown.settings import Settings
 
@@ -43,7 +43,7 @@ def build_demo(settings: Settings, engine: Engine, factory: sessionmaker[Session
     workdir = county_dir(settings)
     _synthesise(settings, workdir)
     ctx = DemoContext(settings=settings, workdir=workdir,
-                      cipher=FieldCipher.from_settings(settings), factory=factory)
+                      cipher=open_cipher(settings, engine), factory=factory)
     builders = [(cap, fn) for cap in capabilities() if (fn := cap.demo_builder()) is not None]
     for cap, build in builders:
         if cap.demo_first:
@@ -84,7 +84,9 @@ DEMO_ROLES: list[tuple[str, Role, str]] = [
 
 
 def ensure_demo_users(session: Session) -> list[tuple[str, str]]:
-    """One account per role (username = password: demo only), plus a feed account per department."""
+    """One account per role (username = password: demo only), plus a clerk of each department
+    (``feed_<dept>``: sees its department's batches and quarantine; pushing takes the department's
+    key, which the feeds' demo issues to the department registered by ``ingest.feeds``)."""
     county = session.scalar(sa.select(Region).where(Region.level == "county"))
     if county is None:
         raise RuntimeError("no county loaded")
@@ -107,11 +109,10 @@ def ensure_demo_users(session: Session) -> list[tuple[str, str]]:
         subject_id = households[0] if role == Role.farmer and households else None
         if role == Role.farmer and subject_id is None:
             continue
-        user = create_user(session, username=username, password=username, role=role,
-                           region_code=places[place], subject_id=subject_id,
-                           bank_code="RCB" if role == Role.bank_officer else None)
-        if role == Role.credit_proxy and len(households) > 1:
-            grant_mandate(session, proxy=user, subject_id=households[1])
+        # The proxy's mandates are ctown.proxy's demo (recorded and confirmed as at a service point).
+        create_user(session, username=username, password=username, role=role,
+                    region_code=places[place], subject_id=subject_id,
+                    bank_code="RCB" if role == Role.bank_officer else None)
     for dept in FEED_DEPARTMENTS:
         username = f"feed_{dept}"
         made.append((username, Role.department_feed.value))

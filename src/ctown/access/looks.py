@@ -1,8 +1,10 @@
-"""Every look at a subject's data by someone other than the household and its proxy is written
-to the query log the farmer reads (征信业管理条例 art. 22: who, which institution, why, when).
+"""Every look at a subject's data by someone other than the household itself is written to the
+query log the farmer reads (征信业管理条例 art. 22: who, which institution, why, when).
 
 Bank queries under consent are logged by :func:`ctown.privacy.service.request_access` (allowed or
-refused); this covers every other look — an officer opening a credit file, an evaluator's sample.
+refused); this covers every other look — an officer opening a credit file, an evaluator's sample,
+and the household's credit proxy (信用代理员): a proxy acts *for* the household but is not it, and
+the farmer's page lists every act of every proxy (ctown.proxy), their looks with the rest.
 """
 
 from __future__ import annotations
@@ -11,28 +13,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ctown.access import rules
 from ctown.access.scope import is_own_household
-from ctown.accounts.models import ProxyMandate, User
+from ctown.accounts.models import User
 from ctown.db import bulk_insert, utcnow
 from ctown.privacy.models import CreditQuery
 from ctown.registry.models import Subject
 
 
-def is_household_side(session: Session, actor: User, subject: Subject) -> bool:
-    """The household itself, or a proxy holding its mandate: their looks are not "queries"."""
-    if is_own_household(actor, subject):
-        return True
-    household = rules.household_id_of(subject)
-    return session.query(ProxyMandate.id).filter(
-        ProxyMandate.proxy_id == actor.id, ProxyMandate.subject_id == household,
-        rules.mandate_valid()).first() is not None
-
-
 def record_look(session: Session, actor: User | None, subject: Subject, purpose: str,
                 consent_id: int | None = None) -> CreditQuery | None:
-    """Log a look at ``subject``'s data for ``purpose`` (none for the household's own side)."""
-    if actor is None or is_household_side(session, actor, subject):
+    """Log a look at ``subject``'s data for ``purpose`` (none for the household's own look)."""
+    if actor is None or is_own_household(actor, subject):
         return None
     query = CreditQuery(subject_id=subject.id, **_entry(actor, purpose, consent_id))
     session.add(query)

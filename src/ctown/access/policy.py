@@ -58,11 +58,14 @@ POLICY: Table = {
         "credit_report": {R.bank_officer: (CON,)},
         # Ask for the credit report: the asking is logged on the farmer's page, allowed or refused.
         "request_report": {R.bank_officer: (REG,)},
-        # File applications and consents for the household (申请、授权): the household itself,
-        # its proxy, the village officer taking a paper form.
+        # File loan applications for the household (申请): the household itself, its proxy, the
+        # village officer taking a paper form.
         "act_for": {**_HOUSEHOLD, R.village_officer: (REG,)},
         # … for another household than one's own (the "apply on behalf" link of a subject page).
         "act_for_other": {R.credit_proxy: (MAN,), R.village_officer: (REG,)},
+        # Give or revoke a consent to a bank for the household (授权): the same people as
+        # "act_for", apart because a proxy's mandate covers the two separately (BY_MANDATE).
+        "consent_for": {**_HOUSEHOLD, R.village_officer: (REG,)},
         # Record or revoke the written collection consent (信息采集授权书).
         "collect_consent": {**_HOUSEHOLD, **_OFFICERS},
         # Raise an objection (异议) about a record.
@@ -180,6 +183,35 @@ POLICY: Table = {
         # The overview of what waits, per indicator (the clerks' page and ``ctown consent held``).
         "overview": {**_MANAGERS, R.department_feed: (DEPT,)},
     },
+    # User accounts (用户管理, accounts/access.py) by the region they work in. The county centre
+    # adds, changes, disables and resets them and ends their sessions and tokens ("manage");
+    # a township officer sees who works in their township (its village officers, proxies,
+    # farmers' accounts) but changes nobody: managing includes choosing roles, and a township
+    # must not be able to make a county administrator. One's own account is one's own (/account).
+    "user": {
+        "view": {R.county_admin: (REG,), R.township_officer: (REG,)},
+        "manage": {R.county_admin: (REG,)},
+    },
+    # The register of department feeds (部门登记) and their push keys (报送密钥): the county's.
+    # A department itself reaches only its batches and quarantine (above), never the register.
+    "department": {
+        "view": {R.county_admin: (A,)},
+        "manage": {R.county_admin: (A,)},
+    },
+    # Proxy mandates (信用代理授权, ctown.proxy): recorded and confirmed at the service point by
+    # the officers of the household's place, revoked there or by the household itself; the
+    # household sees its own, the proxy those given to them, the privacy officer those complaints
+    # are about. "own" is the household's page, "held" the proxy's; "acts" every act of every
+    # proxy on a household.
+    "mandate": {
+        "view": {**_OFFICERS, R.privacy_officer: (REG,), R.farmer: (SELF,),
+                 R.credit_proxy: (OWN,)},
+        "own": {R.farmer: (SELF,)},
+        "held": {R.credit_proxy: (OWN,)},
+        "record": {**_OFFICERS},
+        "revoke": {**_OFFICERS, R.farmer: (SELF,)},
+        "acts": {**_OFFICERS, R.privacy_officer: (REG,), R.farmer: (SELF,)},
+    },
     # Village collection points (采集终端) and their uploads.
     "terminal": {
         "view": {**_OFFICERS},
@@ -199,7 +231,61 @@ POLICY: Table = {
     "ledger": {
         "view": {R.county_admin: (A,), R.evaluator: (A,), R.privacy_officer: (A,)},
     },
+    # The county's configuration (县级配置, config/access.py): proposals of a change of the
+    # configuration folder. Two people: one proposes, another approves (never the proposer, the
+    # service refuses that). A bank proposes only its own bank's product files (the file's
+    # ``bank_code``, before and after) and sees those proposals; the county approves, rejects and
+    # rolls back (a rollback is a proposal of an earlier version's content).
+    "config": {
+        "view": {R.county_admin: (A,), R.bank_officer: (BANK,)},
+        "propose": {R.county_admin: (A,), R.bank_officer: (BANK,)},
+        "approve": {R.county_admin: (A,)},
+        "rollback": {R.county_admin: (A,)},
+    },
+    # The live versions the proposals became (append-only, on the ledger).
+    "config_version": {
+        "view": {R.county_admin: (A,), R.bank_officer: (BANK,)},
+    },
 }
+
+
+# -- what a proxy mandate covers (信用代理授权范围) -------------------------------------------------
+#: The scopes of a mandate: 查询 (look at the household's file), 代为申请贷款 (file and follow its
+#: loan applications), 代为授权银行查询 (give and revoke its consents).
+QUERY, APPLY, CONSENT = "query", "apply", "consent"
+MANDATE_SCOPES = (QUERY, APPLY, CONSENT)
+_ANY = frozenset(MANDATE_SCOPES)
+
+#: For every (resource, purpose) that a role reaches by ``mandate``: the scopes of which one is
+#: enough. The one place that maps purposes to scopes (tests/test_proxy_access.py fails on a
+#: mandate reach missing here). The register entry (names, members, masked identifiers) is
+#: reached under every scope: one must name the household to act for it at all; what the file,
+#: the grade and the query log say is "query"; applications, their loans and pre-approved lines
+#: are what one follows after applying; consents are what one gives.
+BY_MANDATE: dict[tuple[str, str], frozenset[str]] = {
+    ("subject", "view"): _ANY,
+    ("subject", "credit_file"): frozenset({QUERY}),
+    ("subject", "act_for"): frozenset({APPLY}),
+    ("subject", "act_for_other"): frozenset({APPLY}),
+    ("subject", "consent_for"): frozenset({CONSENT}),
+    ("subject", "collect_consent"): frozenset({CONSENT}),
+    ("subject", "object"): frozenset({QUERY}),
+    ("grade", "view"): frozenset({QUERY}),
+    ("application", "view"): frozenset({APPLY}),
+    ("application", "act"): frozenset({APPLY}),
+    ("loan", "view"): frozenset({APPLY}),
+    ("credit_line", "view"): frozenset({APPLY}),
+    ("consent", "view"): frozenset({CONSENT}),
+    ("query", "view"): frozenset({QUERY}),
+    ("objection", "view"): frozenset({QUERY}),
+    ("held_value", "view"): frozenset({QUERY}),
+}
+
+
+def mandate_scopes(resource: str, purpose: str) -> frozenset[str]:
+    """The mandate scopes that reach ``resource`` for ``purpose`` (KeyError: none was written
+    down, a programming error — as :func:`reaches`, so a forgotten row cannot open a door)."""
+    return BY_MANDATE[(resource, purpose)]
 
 
 def reaches(resource: str, purpose: str, role: Role | str) -> tuple[Reach, ...]:

@@ -8,6 +8,7 @@ They had drifted into several copies (five of "active consent", one of which for
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -72,15 +73,28 @@ def active_consent(session: Session, household_id: int, bank_code: str | None, p
 
 
 # -- proxy mandates (信用代理) -----------------------------------------------------------------------
+#: The column of each mandate scope (:data:`ctown.access.policy.MANDATE_SCOPES`).
+SCOPE_COLUMNS = {"query": ProxyMandate.scope_query, "apply": ProxyMandate.scope_apply,
+                 "consent": ProxyMandate.scope_consent}
+
+
 def mandate_valid(at: dt.datetime | None = None) -> sa.ColumnElement[bool]:
-    """A mandate in force: not revoked and not past ``valid_until``."""
-    return sa.and_(ProxyMandate.revoked_at.is_(None), ProxyMandate.valid_until > (at or utcnow()))
+    """A mandate in force: confirmed by the farmer, not revoked and not past ``valid_until``."""
+    return sa.and_(ProxyMandate.confirmed_at.is_not(None), ProxyMandate.revoked_at.is_(None),
+                   ProxyMandate.valid_until > (at or utcnow()))
 
 
-def mandated_subjects(proxy_id: int) -> sa.Select[int]:
-    """Subjects (households) the proxy holds a mandate in force for."""
-    return sa.select(ProxyMandate.subject_id).where(ProxyMandate.proxy_id == proxy_id,
+def mandate_covers(scopes: Iterable[str]) -> sa.ColumnElement[bool]:
+    """The mandate's scope holds one of ``scopes`` (query, apply, consent)."""
+    return sa.or_(sa.false(), *(SCOPE_COLUMNS[s].is_(True) for s in sorted(scopes)))
+
+
+def mandated_subjects(proxy_id: int, scopes: Iterable[str] | None = None) -> sa.Select[int]:
+    """Subjects (households) the proxy holds a mandate in force for — of one of ``scopes``
+    (None: of any scope)."""
+    stmt = sa.select(ProxyMandate.subject_id).where(ProxyMandate.proxy_id == proxy_id,
                                                     mandate_valid())
+    return stmt if scopes is None else stmt.where(mandate_covers(scopes))
 
 
 # -- households --------------------------------------------------------------------------------------

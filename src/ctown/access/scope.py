@@ -24,7 +24,7 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql import Select
 
 from ctown.access import rules
-from ctown.access.policy import Reach, reaches
+from ctown.access.policy import Reach, mandate_scopes, reaches
 from ctown.accounts.models import AccessLog
 from ctown.db import storable_int
 from ctown.errors import Forbidden, NotFound
@@ -132,8 +132,11 @@ def _insured_clients() -> sa.CompoundSelect[int]:
     return sa.union(sa.select(Subject.id).where(sa.false()), *parts)
 
 
-def _condition(res: Resource, reach: Reach, actor: Actor) -> sa.ColumnElement[bool]:
-    """The SQL condition of one reach; a reach the resource has no column for reaches nothing."""
+def _condition(res: Resource, reach: Reach, actor: Actor, purpose: str
+               ) -> sa.ColumnElement[bool]:
+    """The SQL condition of one reach; a reach the resource has no column for reaches nothing.
+
+    ``purpose`` matters to one reach: a proxy's mandate covers some purposes (its scope)."""
     if reach is Reach.all:
         return sa.true()
     column = {Reach.region: res.region, Reach.self: res.subject, Reach.mandate: res.subject,
@@ -149,7 +152,8 @@ def _condition(res: Resource, reach: Reach, actor: Actor) -> sa.ColumnElement[bo
     if reach is Reach.self:
         return _in_households(column, [actor.subject_id]) if actor.subject_id else sa.false()
     if reach is Reach.mandate:
-        return _in_households(column, rules.mandated_subjects(actor.id))
+        return _in_households(column, rules.mandated_subjects(
+            actor.id, mandate_scopes(res.name, purpose)))
     if reach is Reach.consent:
         return _in_households(column, rules.active_consents(bank_code=actor.bank_code or "",
                                                             scope="query"))
@@ -168,7 +172,8 @@ def visible(res: Resource, actor: Actor | None, purpose: str = "view") -> sa.Col
     """SQL condition true for the rows of ``res`` the actor reaches for ``purpose``."""
     if actor is None:
         return sa.true()
-    conditions = [_condition(res, reach, actor) for reach in reaches(res.name, purpose, actor.role)]
+    conditions = [_condition(res, reach, actor, purpose)
+                  for reach in reaches(res.name, purpose, actor.role)]
     return sa.or_(*conditions) if conditions else sa.false()
 
 
@@ -181,8 +186,8 @@ def get_for(session: Session, actor: Actor | None, res: Resource, row_id: Any,
             purpose: str = "view") -> Any:
     """The row, or NotFound when it does not exist *or* the actor may not reach it (logged).
 
-    An integer id past 64 bits is no row's: not found, and no denial to log."""
-    if not storable_int(row_id):
+    An integer id the id column cannot hold is no row's: not found, and no denial to log."""
+    if not storable_int(row_id, res.id):
         raise NotFound()
     row = session.scalar(scope(sa.select(res.model).where(res.id == row_id), actor, res, purpose))
     if row is None:
@@ -196,7 +201,7 @@ def get_for(session: Session, actor: Actor | None, res: Resource, row_id: Any,
 def reaches_row(session: Session, actor: Actor | None, res: Resource, row_id: Any,
                 purpose: str) -> bool:
     """Does the actor reach this (visible) row for a further purpose? (no logging)"""
-    if not storable_int(row_id):
+    if not storable_int(row_id, res.id):
         return False
     return session.scalar(scope(sa.select(sa.literal(1)).select_from(res.model)
                                 .where(res.id == row_id), actor, res, purpose)) is not None

@@ -7,5 +7,8 @@ CAPABILITY = Capability(
     models="ctown.accounts.models",
     api="ctown.accounts.api:router",
     pages="ctown.accounts.views:router",
+    nav="ctown.accounts.views:NAV",
+    cli="ctown.accounts.cli:register",
+    demo="ctown.accounts.demo:build",
     status="ctown.accounts.status:counts",
 )

@@ -81,11 +81,29 @@ def line_of(marks: dict[Loc, int], loc: tuple[Any, ...]) -> int | None:
 
 def validate(model: type[M], data: Any, path: Path, marks: dict[Loc, int]) -> M:
     """Validate ``data`` with ``model``; the first error becomes a :class:`ConfigFileError`."""
+    found, problems = validate_all(model, data, path, marks)
+    if found is None:
+        raise problems[0]
+    return found
+
+
+def validate_all(model: type[M], data: Any, path: Path, marks: dict[Loc, int]
+                 ) -> tuple[M | None, list[ConfigFileError]]:
+    """Validate ``data`` with ``model``: the model, or None and every error Pydantic found."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data), []
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        field = ".".join(str(p) for p in loc) or "-"
-        raise ConfigFileError(path, line_of(marks, loc), field,
-                              Message(_("取值无效：{error}"), {"error": err["msg"]})) from exc
+        return None, [_problem(err, path, marks) for err in exc.errors(include_url=False)]
+
+
+#: Pydantic's commonest errors said in both languages (the rest keep Pydantic's English words).
+_WORDS = {"missing": _("缺少必填字段"), "extra_forbidden": _("未知字段（拼写错误？）")}
+
+
+def _problem(err: Any, path: Path, marks: dict[Loc, int]) -> ConfigFileError:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    field = ".".join(str(p) for p in loc) or "-"
+    words = _WORDS.get(err["type"])
+    message = (Message(words) if words else
+               Message(_("取值无效：{error}"), {"error": err["msg"]}))
+    return ConfigFileError(path, line_of(marks, loc), field, message)

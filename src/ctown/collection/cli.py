@@ -92,12 +92,12 @@ def _send(path: Path, url: str) -> dict[str, Any]:
 def _receive(files: list[Path]) -> list[dict[str, Any]]:
     from ctown.catalogue.service import load_catalogue
     from ctown.collection.service import Refused, receive_batch
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
 
     results: list[dict[str, Any]] = []
     with database() as (settings, factory):
         county, cipher, catalogue = (keys.county_private_key(settings),
-                                     FieldCipher.from_settings(settings), load_catalogue())
+                                     open_cipher(settings), load_catalogue())
         for path in files:
             # One transaction per file: a refusal is committed too, so that it stays logged.
             with factory.begin() as session:

@@ -132,14 +132,22 @@ class Opened:
     digest: str
 
 
+def _json(data: bytes, not_json: str) -> Any:
+    """Decoded UTF-8 JSON, or a refusal: also for nesting too deep for the decoder (4 MB of
+    ``[`` would otherwise raise RecursionError, a server error to an anonymous upload)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EnvelopeError("malformed", not_json) from exc
+    except RecursionError as exc:
+        raise EnvelopeError("malformed", "nested too deeply") from exc
+
+
 def read_header(envelope: bytes) -> dict[str, str]:
     """The clear header, checked for shape only (nothing in it is trusted yet)."""
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise EnvelopeError("too_large")
-    try:
-        data = json.loads(envelope.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError("malformed", "not JSON") from exc
+    data = _json(envelope, "not JSON")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EnvelopeError("malformed", "not a ctown-collect/1 envelope")
     keys = ("terminal", "batch_id", "nonce", "county_key", "sealed")
@@ -167,10 +175,9 @@ def open_envelope(envelope: bytes, header: dict[str, str], *, county_key: X25519
             signature, SIGN_CONTEXT + payload_bytes)
     except InvalidSignature as exc:
         raise EnvelopeError("bad_signature") from exc
-    try:
-        payload = json.loads(payload_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EnvelopeError("malformed", "payload is not JSON") from exc
+    payload = _json(payload_bytes, "payload is not JSON")
+    if not isinstance(payload, dict):
+        raise EnvelopeError("malformed", "payload is not a JSON object")
     if any(payload.get(k) != header[k] for k in ("format", "terminal", "batch_id", "nonce")):
         raise EnvelopeError("tampered", "payload does not match the envelope")
     if not isinstance(payload.get("records"), list):

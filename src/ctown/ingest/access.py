@@ -1,9 +1,10 @@
 """How the rows of the feeds are reached (see :mod:`ctown.access.scope`): batches by department,
 quarantined rows (隔离区) by the region their own row names and by department, identity
-confirmations (身份待确认) and held values (授权暂存) through the subject they are about.
+confirmations (身份待确认) and held values (授权暂存) through the subject they are about, the
+register of departments (部门登记, with their push keys) by department.
 
 Who reaches them for which purpose is the ``batch`` / ``quarantine`` / ``match`` / ``held_value``
-rows of :data:`ctown.access.policy.POLICY`.
+/ ``department`` rows of :data:`ctown.access.policy.POLICY`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, aliased
 
 from ctown.access.scope import Resource
-from ctown.ingest.models import Batch, HeldValue, PendingMatch, QuarantinedRow
+from ctown.ingest.models import Batch, Department, HeldValue, PendingMatch, QuarantinedRow
 from ctown.registry.models import Subject
 
 
@@ -38,3 +39,7 @@ MATCHES = Resource("match", PendingMatch, PendingMatch.id, label="match",
 HELD_VALUES = Resource("held_value", HeldValue, HeldValue.id, label="held value",
                        region=_region_of(HeldValue.household_id), subject=HeldValue.subject_id,
                        department=HeldValue.department)
+
+#: The county's register of department feeds; a department's keys are reached through it.
+DEPARTMENTS = Resource("department", Department, Department.id, label="department",
+                       department=Department.code)

@@ -8,18 +8,56 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import log_denied
 from ctown.accounts.models import User
+from ctown.errors import Forbidden
 from ctown.ingest.creditfile import credit_file
+from ctown.ingest.feeds import KEY_NEEDED, KEY_PREFIX, KeyRefused, authenticate_key
 from ctown.ingest.hold import grant_and_release
 from ctown.ingest.models import Batch
 from ctown.ingest.schemas import CreditFileOut, PushBatchIn, PushBatchOut
 from ctown.ingest.service import push_for
 from ctown.privacy.service import COLLECT_YEARS
-from ctown.web.deps import allowed, client_of, current_user, get_db, locale_of, verify_csrf
+from ctown.web.deps import (
+    LoginRequired,
+    allowed,
+    client_of,
+    current_user,
+    get_db,
+    locale_of,
+    optional_user,
+    verify_csrf,
+)
 
 router = APIRouter(tags=["ingest"])
-FEED = allowed("batch", "push")
 CONSENT_DESK = allowed("subject", "collect_consent")
+
+
+def department_key(request: Request, department: str, db: Session = Depends(get_db)) -> User:
+    """The department's machine account, from its push key (``Authorization: Bearer ctd_…``).
+
+    Anything else is refused and logged as a denied access: no credentials or an unknown token
+    (401), a person's session cookie or API token of any role (403) — pushing needs the
+    department's key, whoever the person is. Not a cookie, so no CSRF token is needed."""
+    scheme, _sep, credential = request.headers.get("authorization", "").partition(" ")
+    key = credential.strip() if scheme.lower() == "bearer" else ""
+    client = client_of(request)
+    if key.startswith(KEY_PREFIX):
+        return authenticate_key(db, key, department, client)
+    person = _person(request, db)
+    what = "an API token" if key else "a session" if person else "no credentials"
+    log_denied(db, person, f"feed push {department}: {what}, not the department's key", client)
+    if person is None:
+        raise KeyRefused(KEY_NEEDED)
+    raise Forbidden(KEY_NEEDED)
+
+
+def _person(request: Request, db: Session) -> User | None:
+    """Who is signed in (cookie or API token), only to name them in the access log."""
+    try:
+        return optional_user(request, db)
+    except LoginRequired:  # a token that is no one's
+        return None
 
 
 def push_result(batch: Batch, resent: bool) -> PushBatchOut:
@@ -31,13 +69,13 @@ def push_result(batch: Batch, resent: bool) -> PushBatchOut:
                         rows=rows)
 
 
-@router.post("/feeds/{department}/batches", response_model=PushBatchOut,
-             dependencies=[Depends(verify_csrf)])
+@router.post("/feeds/{department}/batches", response_model=PushBatchOut)
 def push(request: Request, department: str, body: PushBatchIn,
-         user: User = Depends(FEED),
+         user: User = Depends(department_key),
          db: Session = Depends(get_db)) -> PushBatchOut:
-    """Push a batch of rows in the department's own column names; the answer says what became
-    of every row (accepted / quarantined with reasons / duplicate)."""
+    """Push a batch of rows in the department's own column names, with the department's key;
+    the answer says what became of every row (accepted / quarantined with reasons /
+    duplicate)."""
     batch, resent = push_for(db, request.app.state.cipher, user, department=department,
                              batch_id=body.batch_id, rows=body.rows, client=client_of(request))
     return push_result(batch, resent)

@@ -39,17 +39,19 @@ app.add_typer(matches_app, name="matches")
 
 def register(root: typer.Typer) -> None:
     from ctown.ingest.consent_cli import consent_app
+    from ctown.ingest.departments_cli import app as departments_app
 
     root.add_typer(app, name="ingest")
     root.add_typer(consent_app, name="consent")
+    root.add_typer(departments_app, name="departments")
 
 
 def _open() -> tuple[Any, Any, Any]:
     from ctown.cli_support import open_database
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
 
-    settings, _engine, factory = open_database()
-    return settings, factory, FieldCipher.from_settings(settings)
+    settings, engine, factory = open_database()
+    return settings, factory, open_cipher(settings, engine)
 
 
 @app.command("load")

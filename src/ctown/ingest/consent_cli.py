@@ -17,10 +17,10 @@ consent_app = typer.Typer(no_args_is_help=True,
 
 def _open() -> tuple[Any, Any]:
     from ctown.cli_support import open_database
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
 
-    settings, _engine, factory = open_database()
-    return factory, FieldCipher.from_settings(settings)
+    settings, engine, factory = open_database()
+    return factory, open_cipher(settings, engine)
 
 
 @consent_app.command("import")

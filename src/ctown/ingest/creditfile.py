@@ -81,8 +81,8 @@ def credit_file(session: Session, actor: User | None, subject_id: int,
                 as_of: dt.date | None = None, locale: str | None = None) -> CreditFileOut:
     """The credit file as ``actor`` opens it (``None``: the county's own job, all in clear)."""
     subject = get_subject_for(session, actor, subject_id, "credit_file")
-    # Every look at a credit file is audited (who, whose, when) and, unless the household or its
-    # proxy looks, shown to the farmer ("who looked at my file", 条例 art. 22).
+    # Every look at a credit file is audited (who, whose, when) and, unless the household itself
+    # looks, shown to the farmer ("who looked at my file", 条例 art. 22) — its proxy's too.
     audit(session, actor, "credit_file.view", f"subject {subject.id}",
           as_of=as_of.isoformat() if as_of else None)
     record_look(session, actor, subject, "credit_file")

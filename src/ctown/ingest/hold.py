@@ -97,9 +97,11 @@ def hold(session: Session, cipher: FieldCipher | None, catalogue: Catalogue,
     mask = sensitive & values["subject_id"].is_in(list(households))
     held = values.filter(mask)
     if cipher is None:
+        from ctown.privacy.keyring import bind
         from ctown.settings import get_settings
 
-        cipher = FieldCipher.from_settings(get_settings())
+        settings = get_settings()
+        cipher = bind(session.connection(), settings.keyring_path, settings.cipher_suite)
     _store(session, cipher, held, households, now)
     return values.filter(~mask), held.height
 

@@ -9,17 +9,20 @@ names the file, the line and the field.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate
+from ctown import configdir
+from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate_all
 from ctown.catalogue.schemas import DEPARTMENTS, Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
 
+#: The packaged mappings (a county's folder may replace or add some: :mod:`ctown.configdir`).
 DEFAULT_DIR = Path(__file__).parent / "departments"
 Parser = Literal["int", "decimal", "date", "bool", "code", "text", "resident_id", "uscc",
                  "division_code", "phone"]
@@ -103,29 +106,59 @@ class DepartmentMapping(_Strict):
 
 def load_mapping(path: Path, catalogue: Catalogue | None = None) -> DepartmentMapping:
     """One department's mapping file, validated against the catalogue."""
-    data, marks, _raw = read_yaml(path)
-    mapping = validate(DepartmentMapping, data, path, marks)
-    _check(mapping, path, marks, catalogue or load_catalogue())
+    mapping, problems = check_mapping(path, catalogue or load_catalogue())
+    if mapping is None:
+        raise problems[0]
     return mapping
 
 
+def check_mapping(path: Path, catalogue: Catalogue | None
+                  ) -> tuple[DepartmentMapping | None, list[ConfigFileError]]:
+    """The mapping of a file, or None and every problem found (``ctown config check``); the
+    targets are checked against ``catalogue`` unless it is None (a catalogue that failed)."""
+    try:
+        data, marks, _raw = read_yaml(path)
+    except ConfigFileError as exc:
+        return None, [exc]
+    mapping, problems = validate_all(DepartmentMapping, data, path, marks)
+    if mapping is None:
+        return None, problems
+    problems = list(mapping_problems(mapping, path, marks, catalogue))
+    return (None, problems) if problems else (mapping, [])
+
+
 def load_mappings(directory: Path | None = None) -> dict[str, DepartmentMapping]:
-    """Every ``<code>.yaml`` in ``directory`` (default: the packaged twelve), keyed by code."""
-    return dict(_load_dir(Path(directory or DEFAULT_DIR).resolve()))
+    """Every ``<code>.yaml`` of ``directory``, keyed by code; by default the mappings in effect
+    (:mod:`ctown.configdir`: the packaged twelve, replaced or added to by the county's folder),
+    cached by their files' stamps and the catalogue's (they are checked against it)."""
+    if directory is not None:
+        paths = tuple(sorted(Path(directory).resolve().glob("*.yaml")))
+        return dict(_load_paths(configdir.stamp(paths), paths))
+    paths = tuple(configdir.files("departments").values())
+    return dict(_load_paths(configdir.stamp(paths) + configdir.key("catalogue"), paths))
 
 
 @lru_cache(maxsize=4)
-def _load_dir(directory: Path) -> tuple[tuple[str, DepartmentMapping], ...]:
+def _load_paths(_key: configdir.Stamp, paths: tuple[Path, ...]
+                ) -> tuple[tuple[str, DepartmentMapping], ...]:
     found = {}
-    for path in sorted(directory.glob("*.yaml")):
+    where = {}
+    for path in paths:
         mapping = load_mapping(path)
         found[mapping.code] = mapping
-    for mapping in found.values():
-        for dep in mapping.depends_on:
-            if dep not in found:
-                raise ConfigFileError(directory / f"{mapping.code}.yaml", None, "depends_on",
-                                      Message(_("依赖的部门 {code} 没有映射文件"), {"code": dep}))
+        where[mapping.code] = path
+    problems = dependency_problems(found, where)
+    if problems:
+        raise problems[0]
     return tuple(found.items())
+
+
+def dependency_problems(found: dict[str, DepartmentMapping], where: dict[str, Path]
+                        ) -> list[ConfigFileError]:
+    """A department depending on one that has no mapping file."""
+    return [ConfigFileError(where[code], None, "depends_on",
+                            Message(_("依赖的部门 {code} 没有映射文件"), {"code": dep}))
+            for code, mapping in found.items() for dep in mapping.depends_on if dep not in found]
 
 
 def dependency_order(codes: list[str] | tuple[str, ...] | set[str],
@@ -158,44 +191,50 @@ def _fail(path: Path, marks: dict[tuple[str, ...], int], loc: tuple[str, ...],
     return ConfigFileError(path, line_of(marks, loc), ".".join(loc), message)
 
 
-def _check(m: DepartmentMapping, path: Path, marks: dict[tuple[str, ...], int],
-           catalogue: Catalogue) -> None:
+def mapping_problems(m: DepartmentMapping, path: Path, marks: dict[tuple[str, ...], int],
+                     catalogue: Catalogue | None) -> Iterator[ConfigFileError]:
+    """Every problem of a valid-shaped mapping: its code and file name, each column's target
+    against the catalogue (skipped when it is None), the columns it refers to."""
     if m.code not in DEPARTMENTS:
-        raise _fail(path, marks, ("code",), Message(_("未知的部门代码 {code}"), {"code": m.code}))
+        yield _fail(path, marks, ("code",), Message(_("未知的部门代码 {code}"), {"code": m.code}))
     if path.stem != m.code:
-        raise _fail(path, marks, ("code",), Message(_("文件名 {stem} 与部门代码 {code} 不一致"),
+        yield _fail(path, marks, ("code",), Message(_("文件名 {stem} 与部门代码 {code} 不一致"),
                                                     {"stem": path.stem, "code": m.code}))
-    for name, col in m.columns.items():
-        _check_column(m, name, col, path, marks, catalogue)
-    _check_references(m, path, marks)
+    if catalogue is not None:
+        for name, col in m.columns.items():
+            yield from _check_column(m, name, col, path, marks, catalogue)
+    yield from _check_references(m, path, marks)
 
 
 def _check_column(m: DepartmentMapping, name: str, col: ColumnMap, path: Path,
-                  marks: dict[tuple[str, ...], int], catalogue: Catalogue) -> None:
+                  marks: dict[tuple[str, ...], int], catalogue: Catalogue
+                  ) -> Iterator[ConfigFileError]:
     loc = ("columns", name, "target")
     if col.target in REGISTRY_FIELDS:
         return
     if col.target not in catalogue.indicators:
-        raise _fail(path, marks, loc, Message(_(
+        yield _fail(path, marks, loc, Message(_(
             "列 {column} 的目标 {target} 既不是目录 {version} 版中的指标，也不是登记字段"),
             {"column": name, "target": col.target, "version": catalogue.version}))
+        return
     ind = catalogue.indicators[col.target]
     if col.parser not in _PARSERS_FOR_TYPE[ind.type]:
-        raise _fail(path, marks, ("columns", name, "parser"), Message(_(
+        yield _fail(path, marks, ("columns", name, "parser"), Message(_(
             "列 {column} 的解析器 {parser} 不适用于 {type} 类型的指标 {target}"),
             {"column": name, "parser": col.parser, "type": ind.type, "target": ind.code}))
     if m.subject_kind not in ind.applies_to:
-        raise _fail(path, marks, loc, Message(_(
+        yield _fail(path, marks, loc, Message(_(
             "指标 {target} 不适用于 {kind} 类主体（适用：{applies}）"),
             {"target": ind.code, "kind": m.subject_kind, "applies": ", ".join(ind.applies_to)}))
     unknown = sorted(set(col.codes.values()) - set(ind.codes)) if ind.type == "code" else []
     if unknown:
-        raise _fail(path, marks, ("columns", name, "codes"), Message(_(
+        yield _fail(path, marks, ("columns", name, "codes"), Message(_(
             "列 {column} 的代码对照表引用了指标 {target} 中没有的代码 {codes}"),
             {"column": name, "target": ind.code, "codes": ", ".join(unknown)}))
 
 
-def _check_references(m: DepartmentMapping, path: Path, marks: dict[tuple[str, ...], int]) -> None:
+def _check_references(m: DepartmentMapping, path: Path, marks: dict[tuple[str, ...], int]
+                      ) -> Iterator[ConfigFileError]:
     known = set(m.file_columns())
     refs: list[tuple[tuple[str, ...], str]] = [(("identity", "column"), m.identity.column)]
     if m.fallback:
@@ -204,12 +243,12 @@ def _check_references(m: DepartmentMapping, path: Path, marks: dict[tuple[str, .
     refs += [(("aliases", alias), target) for alias, target in m.aliases.items()]
     for loc, column in refs:
         if column not in known:
-            raise _fail(path, marks, loc, Message(_("引用的列 {column} 不在本部门的列中"),
+            yield _fail(path, marks, loc, Message(_("引用的列 {column} 不在本部门的列中"),
                                                   {"column": column}))
     if m.identity.column not in m.columns:
-        raise _fail(path, marks, ("identity", "column"), Message(_(
+        yield _fail(path, marks, ("identity", "column"), Message(_(
             "标识列 {column} 必须在 columns 中定义解析器"), {"column": m.identity.column}))
     for dep in m.depends_on:
         if dep not in DEPARTMENTS:
-            raise _fail(path, marks, ("depends_on",), Message(_("未知的部门代码 {code}"),
+            yield _fail(path, marks, ("depends_on",), Message(_("未知的部门代码 {code}"),
                                                               {"code": dep}))

@@ -207,3 +207,40 @@ class ConsentReject(Base):
     reason_code: Mapped[str] = mapped_column(sa.String(40))
     payload: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Department(Base):
+    """A department feed in the county's register (部门登记): who it is, whom to call, the mapping
+    its data uses, and the machine account (role ``department_feed``) its pushes are recorded
+    under. See :mod:`ctown.ingest.feeds`."""
+
+    __tablename__ = "ingest_departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The department's code in the data: batches, values and quarantined rows carry it.
+    code: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    contact: Mapped[str | None] = mapped_column(sa.String(200))
+    #: The code of its mapping file (``ingest/departments/<mapping>.yaml``).
+    mapping: Mapped[str] = mapped_column(sa.String(16))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DepartmentKey(Base):
+    """A push key of a department (报送密钥). Only the SHA-256 of the key is stored; ``prefix``
+    (its first characters) names it in lists. Valid until revoked or, once rotated out, until
+    ``expires_at`` (the grace period)."""
+
+    __tablename__ = "ingest_department_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(sa.ForeignKey("ingest_departments.id"), index=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_by: Mapped[int | None] = mapped_column(sa.Integer)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -50,7 +50,9 @@ def parse_number(s: pl.Series, integer: bool = False) -> Parsed:
     text = pl.select(pl.when(grouped).then(text.str.replace_all(",", "")).otherwise(text)
                      ).to_series()
     ok_shape = text.str.contains(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    values = pl.select(pl.when(ok_shape).then(text.cast(pl.Float64, strict=False))
+    number = text.cast(pl.Float64, strict=False)
+    # "1e400" or 400 digits cast to ±inf: not a number anyone meant, and no JSON can carry it.
+    values = pl.select(pl.when(ok_shape & number.is_finite()).then(number)
                        .alias(s.name)).to_series()
     bad = text.is_not_null() & values.is_null()
     if integer:

@@ -107,7 +107,11 @@ def hash_keys(ok: pl.DataFrame, cipher: FieldCipher, kind: str) -> pl.DataFrame:
 
 class BatchLoad:
     """Loads the chunks of one batch; ``forced`` (seq → subject id) attributes rows whose identity
-    a person has confirmed; ``keep_results`` collects each row's outcome (push API)."""
+    a person has confirmed; ``keep_results`` collects each row's outcome (push API).
+
+    Values, record keys and quarantined rows carry the batch's department (who sent it), not the
+    mapping's code: a registered department may read its rows with another's mapping
+    (:mod:`ctown.ingest.feeds`), and its clerks reach its rows by its own code."""
 
     def __init__(self, session: Session, cipher: FieldCipher, mapping: DepartmentMapping,
                  catalogue: Catalogue, batch: Batch, *, now: dt.datetime,
@@ -195,7 +199,7 @@ class BatchLoad:
     def _duplicates(self, ok: pl.DataFrame) -> pl.Series:
         """Same key and same content as a stored record, or as an earlier row of this batch."""
         repeat = ok.select(pl.struct("__kh__", "__ch__").is_first_distinct()).to_series()
-        stored = self.store.existing_keys(self.mapping.code, ok["__kh__"].unique().to_list())
+        stored = self.store.existing_keys(self.batch.department, ok["__kh__"].unique().to_list())
         if not stored:
             return ~repeat
         same = ok["__kh__"].replace_strict(stored, default=None, return_dtype=pl.String)
@@ -205,7 +209,7 @@ class BatchLoad:
     def _store(self, ok: pl.DataFrame) -> None:
         if ok.is_empty():
             return
-        keys = ok.select(pl.lit(self.mapping.code).alias("department"),
+        keys = ok.select(pl.lit(self.batch.department).alias("department"),
                          pl.col("__kh__").alias("key_hash"), pl.col("__ch__").alias("content_hash"),
                          pl.lit(self.batch.id).alias("batch_id")).unique(
             "key_hash", keep="last").sort("key_hash")
@@ -238,7 +242,7 @@ class BatchLoad:
             return pl.DataFrame()
         return pl.concat(parts).with_columns(
             pl.lit(self.batch.id, pl.Int64).alias("batch_id"),
-            pl.lit(self.mapping.code).alias("department"),
+            pl.lit(self.batch.department).alias("department"),
             pl.lit(self.catalogue.version, pl.Int64).alias("catalogue_version"),
             pl.lit(self.now).cast(pl.Datetime("us", "UTC")).alias("recorded_at"))
 
@@ -260,7 +264,7 @@ class BatchLoad:
             reasons = failed[seq]
             payload = json.dumps({"row": original, "reasons": [r.to_json() for r in reasons]},
                                  ensure_ascii=False)
-            record = {"batch_id": self.batch.id, "seq": seq, "department": self.mapping.code,
+            record = {"batch_id": self.batch.id, "seq": seq, "department": self.batch.department,
                       "region_code": regions.get(seq), "row_no": row_no, "sheet": sheet,
                       "columns": ",".join(dict.fromkeys(r.column for r in reasons if r.column))[:300]
                       or None, "reason_code": reasons[0].code, "created_at": self.now,
@@ -274,7 +278,7 @@ class BatchLoad:
             kept = QuarantinedRow(**record)
             self.session.add(kept)
             self.session.flush()
-            self.session.add(PendingMatch(quarantined_row_id=kept.id, department=self.mapping.code,
+            self.session.add(PendingMatch(quarantined_row_id=kept.id, department=self.batch.department,
                                           subject_id=held[record["seq"]], created_at=self.now))
         self.session.flush()
 

@@ -29,6 +29,7 @@ from ctown.errors import Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import messages as msg
 from ctown.ingest.access import MATCHES, QUARANTINE
+from ctown.ingest.feeds import mapping_of
 from ctown.ingest.messages import Reason
 from ctown.ingest.models import Batch, PendingMatch, QuarantinedRow
 from ctown.ingest.pipeline import BatchLoad, quarantine_aad
@@ -162,7 +163,7 @@ def replay(session: Session, cipher: FieldCipher, actor: User | None, *,
 
 def _replay_group(session: Session, cipher: FieldCipher, actor: User | None, department: str,
                   group: list[QuarantinedRow], channel: str, forced: dict[int, int]) -> Batch:
-    mapping = mapping_for(department)
+    mapping = mapping_for(mapping_of(session, department))
     payloads = [payload_of(cipher, r) for r in group]
     digest = hashlib.sha256(json.dumps([[r.id, p["row"]] for r, p in zip(group, payloads,
                                                                            strict=True)],

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,27 @@ _DELIMITERS = (",", "\t", ";", "|")
 _HEADER_SCAN = 20
 _WRAPPERS = ("rows", "data", "records", "items")
 _WRAPPER = re.compile(r'"(?:rows|data|records|items)"\s*:\s*\[')
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a department file may hold (#12 item 4). A file beyond any limit is refused whole,
+    with a message saying which limit and how to split it; a long file is loaded in a transaction
+    of its own (``ingest.tasks``), so a refusal half-way leaves nothing of it stored."""
+
+    #: A county's largest register (公安户籍) has under a million rows.
+    max_rows: int = 5_000_000
+    max_columns: int = 500
+    #: Excel's own limit for one cell.
+    max_cell_chars: int = 32_767
+    #: An XLSX is a zip: its parts decompressed, and how far one part may expand (zip bombs).
+    max_xlsx_bytes: int = 1 << 30
+    max_xlsx_ratio: int = 200
+    #: Nesting of a JSON value inside a row (a feed row is flat: a value is rarely a list).
+    max_json_depth: int = 16
+
+
+LIMITS = Limits()
 
 
 class ReadError(ValueError):
@@ -152,13 +174,19 @@ def _looks_chinese(sample: bytes, encoding: str) -> bool:
 
 # -- header detection ---------------------------------------------------------------------------
 
+#: Column names the readers add themselves; a file's own column of that name is renamed.
+_RESERVED = (ROW, INVALID, FIELDS)
+
+
 def _clean_header(names: Iterable[object]) -> list[str]:
     out: list[str] = []
     for i, raw in enumerate(names):
         name = str(raw).strip().lstrip("\ufeff") if raw is not None else ""
         name = name or f"column_{i + 1}"
         base, n = name, 2
-        while name in out:  # two columns with one name: keep both, the second gets a suffix
+        # Two columns with one name (in JSON: keys that differ only by spaces): keep both, the
+        # second gets a suffix; so does a column named as one of ours (``__row__``).
+        while name in out or name in _RESERVED:
             name, n = f"{base}_{n}", n + 1
         out.append(name)
     return out
@@ -191,8 +219,12 @@ def _csv_head(path: Path, encoding: str) -> tuple[list[tuple[int, list[str]]], s
         lines = [line for _i, line in zip(range(_HEADER_SCAN * 2), fh, strict=False)]
     first = next((ln for ln in lines if ln.strip()), "")
     delimiter = max(_DELIMITERS, key=first.count)
-    found = [(i, next(csv.reader([ln.lstrip("\ufeff")], delimiter=delimiter), []))
-             for i, ln in enumerate(lines) if ln.strip()]
+    try:
+        found = [(i, next(csv.reader([ln.lstrip("\ufeff")], delimiter=delimiter), []))
+                 for i, ln in enumerate(lines) if ln.strip()]
+    except csv.Error as exc:  # a field past csv's own limit (128 KiB) in the first lines
+        raise ReadError(Message(_("文件 {file} 的开头几行不是可读取的 CSV（{error}）：请检查是否导出错误"),
+                                {"file": path.name, "error": str(exc)[:200]})) from exc
     return found[:_HEADER_SCAN], delimiter
 
 
@@ -203,6 +235,7 @@ def read_csv(path: Path, encoding: str, known: set[str] | None = None,
         return
     at = _header_index([fields for _i, fields in head], known)
     header_line, names = head[at][0], _clean_header(head[at][1])
+    _check_columns(path, names)
     ragged: list[tuple[int, str]] = []
 
     def keep_ragged(row: Any) -> str:
@@ -211,18 +244,19 @@ def read_csv(path: Path, encoding: str, known: set[str] | None = None,
         ragged.append((row.actual_columns, row.text))
         return "skip"
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_line + 1,
-                                       block_size=block_size, encoding=_arrow_encoding(encoding),
-                                       use_threads=False),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                         ignore_empty_lines=False,
-                                         invalid_row_handler=keep_ragged),
-        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                             strings_can_be_null=False))
     row_no = header_line + 2  # spreadsheet row of the first data line (the header's is 1-based +1)
     try:
+        # Opening reads (and transcodes) the first block: its errors are the file's too.
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=header_line + 1,
+                                           block_size=block_size,
+                                           encoding=_arrow_encoding(encoding), use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             ignore_empty_lines=False,
+                                             invalid_row_handler=keep_ragged),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False))
         for batch in reader:
             frame = pl.from_arrow(pa.Table.from_batches([batch]))
             assert isinstance(frame, pl.DataFrame)
@@ -235,7 +269,7 @@ def read_csv(path: Path, encoding: str, known: set[str] | None = None,
             if ragged:
                 yield _ragged_chunk(ragged, len(names))
                 ragged.clear()
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, UnicodeError) as exc:
         raise ReadError(Message(_("文件 {file} 无法按 {encoding} 编码读取：{error}"),
                                 {"file": path.name, "encoding": encoding, "error": str(exc)[:200]}
                                 )) from exc
@@ -292,6 +326,7 @@ def read_xlsx(path: Path, known: set[str] | None = None, chunk_rows: int = CHUNK
               ) -> Iterator[Chunk]:
     from python_calamine import CalamineWorkbook
 
+    check_zip(path)
     try:
         book = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of bad file
@@ -312,9 +347,42 @@ def read_xlsx(path: Path, known: set[str] | None = None, chunk_rows: int = CHUNK
         if known and index > 0 and not any(_norm_name(c) in known for c in texts[at]):
             continue  # a notes sheet after the data sheet
         names = _clean_header(texts[at])
+        _check_columns(path, names)
         first_row = sheet.start[0] if sheet.start else 0
         body = _xlsx_rows(head[at + 1:], rows)
         yield from _xlsx_chunks(body, names, first_row + at + 2, chunk_rows, sheet_name)
+
+
+def check_zip(path: Path, limits: Limits = LIMITS) -> None:
+    """Refuse a zip bomb before anything is decompressed: the sizes the archive declares, in all
+    and per part (a part that lies about its size fails calamine's own check when read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip (an old .xls): calamine reads it or refuses it
+    total = sum(p.file_size for p in parts)
+    worst = max(parts, key=lambda p: p.file_size / max(p.compress_size, 1), default=None)
+    ratio = worst.file_size / max(worst.compress_size, 1) if worst else 0
+    if total > limits.max_xlsx_bytes or (ratio > limits.max_xlsx_ratio
+                                         and worst is not None and worst.file_size > 1 << 20):
+        raise ReadError(Message(_(
+            "文件 {file} 解压后有 {size} MB（单个部分压缩比 {ratio}:1），超过上限 {limit} MB / "
+            "{max_ratio}:1，可能是“压缩炸弹”：请导出为 CSV，或拆分后分批报送"),
+            {"file": path.name, "size": total >> 20, "ratio": int(ratio),
+             "limit": limits.max_xlsx_bytes >> 20, "max_ratio": limits.max_xlsx_ratio}))
+
+
+def _check_columns(path: Path, names: list[str], limits: Limits = LIMITS) -> None:
+    if len(names) > limits.max_columns:
+        raise ReadError(Message(_("文件 {file} 有 {count} 列，超过上限 {limit} 列：请只导出映射所需的列"),
+                                {"file": path.name, "count": len(names),
+                                 "limit": limits.max_columns}))
+    longest = max(map(len, names), default=0)
+    if longest > limits.max_cell_chars:  # a header cell is a cell too
+        raise ReadError(Message(_(
+            "文件 {file} 的表头有一个列名长 {length} 个字符，超过上限 {limit}：请检查是否导出错误"),
+            {"file": path.name, "length": longest, "limit": limits.max_cell_chars}))
 
 
 def _xlsx_rows(buffered: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator[list[Any]]:
@@ -376,7 +444,23 @@ def json_text(value: object) -> str | None:
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, int):
         return str(value)
+    if json_depth(value) > LIMITS.max_json_depth:
+        raise ReadError(Message(_("数据中有嵌套过深的值（超过 {limit} 层）：每行应为“列名: 值”的平面记录"),
+                                {"limit": LIMITS.max_json_depth}))
     return json.dumps(value, ensure_ascii=False)
+
+
+def json_depth(value: object, limit: int = LIMITS.max_json_depth + 1) -> int:
+    """How deeply lists and objects nest in ``value`` (a scalar: 0); counts no further than
+    ``limit``, iteratively, so a hostile value cannot exhaust the stack."""
+    depth, level = 0, [value]
+    while level and depth < limit:
+        nested = [v for item in level if isinstance(item, dict | list)
+                  for v in (item.values() if isinstance(item, dict) else item)]
+        if not any(isinstance(item, dict | list) for item in level):
+            break
+        depth, level = depth + 1, nested
+    return depth
 
 
 def _json_objects(path: Path, encoding: str) -> Iterator[object]:
@@ -408,6 +492,10 @@ def _json_objects(path: Path, encoding: str) -> Iterator[object]:
                 return
             try:
                 obj, end = decoder.raw_decode(buf, pos)
+            except RecursionError as exc:
+                raise ReadError(Message(_("JSON 文件 {file} 嵌套过深（超过 {limit} 层）"),
+                                        {"file": path.name, "limit": LIMITS.max_json_depth})
+                                ) from exc
             except json.JSONDecodeError as exc:
                 more = "" if eof else fh.read(_BLOCK)
                 if not more:
@@ -426,23 +514,30 @@ def _is_json_lines(text: str) -> bool:
         obj = json.loads(first)
     except json.JSONDecodeError:
         return False
+    except RecursionError:
+        return True  # read as a line, it is refused as nested too deeply (_json_objects)
     # One object on one line that carries the rows in a list is a wrapper, not JSON Lines.
     return isinstance(obj, dict) and not any(isinstance(obj.get(k), list) for k in _WRAPPERS)
 
 
 def read_json(path: Path, encoding: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-    yield from records_to_chunks(_json_objects(path, encoding), chunk_rows)
+    try:
+        yield from records_to_chunks(_json_objects(path, encoding), chunk_rows)
+    except UnicodeError as exc:  # bytes further on that the detected encoding does not decode
+        raise ReadError(Message(_("文件 {file} 无法按 {encoding} 编码读取：{error}"),
+                                {"file": path.name, "encoding": encoding, "error": str(exc)[:200]}
+                                )) from exc
 
 
 def records_to_chunks(records: Iterable[object], chunk_rows: int = CHUNK_ROWS,
                       first: int = 1, keep_blank: bool = False) -> Iterator[Chunk]:
     """Dicts (JSON objects, API rows) as text chunks; a row that is not an object becomes a row
     whose only column ``__invalid__`` holds its text, so it is quarantined and not lost."""
-    block: list[dict[str, Any]] = []
+    block: list[dict[Any, Any]] = []
     numbers: list[int] = []
     for n, obj in enumerate(records, start=first):
         if not isinstance(obj, dict):
-            obj = {INVALID: json_text(obj) or "null"}
+            obj = {_NOT_AN_OBJECT: json_text(obj) or "null"}
         if keep_blank or any(v is not None and str(v).strip() for v in obj.values()):
             block.append(obj)
             numbers.append(n)
@@ -453,16 +548,29 @@ def records_to_chunks(records: Iterable[object], chunk_rows: int = CHUNK_ROWS,
         yield _records_frame(block, numbers)
 
 
-def _records_frame(block: list[dict[str, Any]], numbers: list[int]) -> Chunk:
+class _NotAnObject:
+    """The key under which a row that is not an object keeps its text (its column: INVALID)."""
+
+
+_NOT_AN_OBJECT = _NotAnObject()
+
+
+def _records_frame(block: list[dict[Any, Any]], numbers: list[int]) -> Chunk:
     """Column by column: a column of text (the usual case) goes to Polars as it is; only columns
     holding numbers, booleans or nested values are turned into text value by value."""
-    names = list(dict.fromkeys(k for obj in block for k in obj))
+    keys = list(dict.fromkeys(k for obj in block for k in obj))
+    texts = [k for k in keys if k is not _NOT_AN_OBJECT]
+    # Named as a header is (trimmed, unique, none of ours): keys " a" and "a", or a key
+    # "__row__" or "__invalid__", each keep their values instead of overwriting another's.
+    names: dict[Any, str] = dict(zip(texts, _clean_header(texts), strict=True))
+    names[_NOT_AN_OBJECT] = INVALID
     data: dict[str, Any] = {}
-    for name in names:
-        values = [obj.get(name) for obj in block]
+    for key in keys:
+        name = names[key]
+        values = [obj.get(key) for obj in block]
         if not set(map(type, values)) <= {str, type(None)}:
             values = [json_text(v) for v in values]
-        data[name.strip()] = pl.Series(name, values, dtype=pl.String)
+        data[name] = pl.Series(name, values, dtype=pl.String)
     data[ROW] = pl.Series(ROW, numbers, dtype=pl.Int64)
     return Chunk(pl.DataFrame(data))
 
@@ -473,7 +581,34 @@ def iter_chunks(info: FileInfo, known: set[str] | None = None,
                 chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """The file's rows, chunk by chunk; ``known`` (normalised column names) finds the header row."""
     if info.format == "xlsx":
-        return read_xlsx(info.path, known, chunk_rows)
-    if info.format == "json":
-        return read_json(info.path, info.encoding or "utf-8", chunk_rows)
-    return read_csv(info.path, info.encoding or "utf-8", known)
+        chunks = read_xlsx(info.path, known, chunk_rows)
+    elif info.format == "json":
+        chunks = read_json(info.path, info.encoding or "utf-8", chunk_rows)
+    else:
+        chunks = read_csv(info.path, info.encoding or "utf-8", known)
+    return within_limits(info.path, chunks)
+
+
+def within_limits(path: Path, chunks: Iterator[Chunk], limits: Limits = LIMITS
+                  ) -> Iterator[Chunk]:
+    """The chunks, refused (:class:`ReadError`) at the first beyond the row or cell limit."""
+    rows = 0
+    for chunk in chunks:
+        rows += chunk.frame.height
+        if rows > limits.max_rows:
+            raise ReadError(Message(_("文件 {file} 超过 {limit} 行：请按乡镇拆分后分别报送"),
+                                    {"file": path.name, "limit": limits.max_rows}))
+        longest = _longest_cell(chunk.frame)
+        if longest > limits.max_cell_chars:
+            raise ReadError(Message(_(
+                "文件 {file} 有一个单元格长 {length} 个字符，超过上限 {limit}：请检查是否导出错误"),
+                {"file": path.name, "length": longest, "limit": limits.max_cell_chars}))
+        yield chunk
+
+
+def _longest_cell(frame: pl.DataFrame) -> int:
+    texts = [c for c, t in frame.schema.items() if t == pl.String]
+    if not texts or not frame.height:
+        return 0
+    lengths = frame.select(pl.max_horizontal(pl.col(c).str.len_chars().max() for c in texts))
+    return int(lengths.item() or 0)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from ctown.ingest.readers import LIMITS, json_depth
 
 
 class PushBatchIn(BaseModel):
@@ -13,6 +15,19 @@ class PushBatchIn(BaseModel):
 
     batch_id: str = Field(min_length=1, max_length=128)
     rows: list[Any] = Field(max_length=50_000)
+
+    @field_validator("rows")
+    @classmethod
+    def _flat_enough(cls, rows: list[Any]) -> list[Any]:
+        # Refused before any work (422): a row nested beyond the limit is hostile, not data.
+        for index, row in enumerate(rows):
+            if isinstance(row, dict) and not any(isinstance(v, dict | list)
+                                                 for v in row.values()):
+                continue  # the usual flat row: no need to walk it
+            if json_depth(row) > LIMITS.max_json_depth:
+                raise ValueError(f"rows[{index}] nests deeper than {LIMITS.max_json_depth} "
+                                 f"levels / 第 {index} 行嵌套超过 {LIMITS.max_json_depth} 层")
+        return rows
 
 
 class RowReason(BaseModel):

@@ -30,7 +30,7 @@ from ctown.crypto import FieldCipher
 from ctown.db import page_offset, utcnow
 from ctown.errors import Forbidden, Invalid
 from ctown.i18n import Message, _
-from ctown.ingest import hold
+from ctown.ingest import feeds, hold
 from ctown.ingest.access import BATCHES
 from ctown.ingest.digest import digests
 from ctown.ingest.mapping import DepartmentMapping, load_mappings
@@ -179,23 +179,31 @@ def list_batches(session: Session, actor: User | None, page: int = 1,
 def push_for(session: Session, cipher: FieldCipher, actor: User, *, department: str,
              batch_id: str, rows: Sequence[object], client: str | None = None
              ) -> tuple[Batch, bool]:
-    """A department feed's push: its token pushes only for its own department (its own key,
-    R-1.4); any other department is refused and the attempt logged."""
+    """A department's push (报送), made with its key (R-1.4): ``actor`` is the machine account
+    the key authenticated (:func:`ctown.ingest.feeds.authenticate_key`). It pushes only for its
+    own department; another department, or a person of the department (a clerk signed in), is
+    refused and the attempt logged. The batch is read with the department's registered mapping."""
     require(actor, "batch", "push")
     if actor.department_code != department:
         log_denied(session, actor, f"feed push {department}", client)
-        raise Forbidden(Message(_("该接口令牌只能报送本部门（{own}）的数据，不能报送 {department}"),
+        raise Forbidden(Message(_("该部门密钥只能报送本部门（{own}）的数据，不能报送 {department}"),
                                 {"own": actor.department_code or "-", "department": department}))
+    registered = feeds.department_of_account(session, actor)
+    if registered is None or registered.code != department:
+        log_denied(session, actor, f"feed push {department}: a person, not the department's key",
+                   client)
+        raise Forbidden(feeds.KEY_NEEDED)
     return push_batch(session, cipher, department=department, batch_id=batch_id, rows=rows,
-                      actor_id=actor.id)
+                      actor_id=actor.id, mapping=registered.mapping)
 
 
 def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_id: str,
                rows: Sequence[object], actor_id: int | None,
-               now: dt.datetime | None = None) -> tuple[Batch, bool]:
+               now: dt.datetime | None = None, mapping: str | None = None) -> tuple[Batch, bool]:
     """Accept a pushed batch; a re-send of the same ``batch_id`` is a no-op returning the first
-    result. Returns the batch and whether it was a re-send."""
-    mapping = mapping_for(department)
+    result. Returns the batch and whether it was a re-send. ``mapping``: the code of the mapping
+    the rows are read with (default: the department's own code)."""
+    layout = mapping_for(mapping or department)
     existing = find_batch(session, department, batch_id)
     if existing is not None and existing.status == "done":
         return existing, True
@@ -206,8 +214,8 @@ def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_
     catalogue = load_catalogue()
     batch = new_batch(session, department=department, external_id=batch_id,
                        source_name=f"api:{batch_id}", channel="api", catalogue=catalogue,
-                       mapping_version=mapping.version, actor_id=actor_id, now=now)
-    load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, keep_results=True)
+                       mapping_version=layout.version, actor_id=actor_id, now=now)
+    load = BatchLoad(session, cipher, layout, catalogue, batch, now=now, keep_results=True)
     for chunk in records_to_chunks(rows, keep_blank=True, first=0):
         load.add(Chunk(chunk.frame.with_columns(pl.col(ROW) + 1)), seqs=chunk.frame[ROW])
     return load.finish(), False

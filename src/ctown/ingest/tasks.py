@@ -51,8 +51,19 @@ class PlanError(ValueError):
 
 
 def _feed_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FEED_SUFFIXES
-                  and not p.name.startswith((".", "_", "~$")))
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FEED_SUFFIXES
+                   and not p.name.startswith((".", "_", "~$")))
+    for p in found:
+        _contained(folder, p)
+    return found
+
+
+def _contained(root: Path, path: Path) -> None:
+    """A folder load reads only what is inside the folder: a link to elsewhere (``../../etc``,
+    another county's export) is refused before anything is read (#12 item 4)."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise PlanError(Message(_("{path} 指向所给文件夹之外（{target}），已拒绝：请把文件本身放进文件夹"),
+                                {"path": str(path), "target": str(path.resolve())}))
 
 
 def plan(paths: list[Path], department: str | None = None) -> tuple[list[Planned], list[str]]:
@@ -87,6 +98,7 @@ def plan(paths: list[Path], department: str | None = None) -> tuple[list[Planned
         for sub in sorted(p for p in path.iterdir() if p.is_dir()):
             if sub.name.startswith(("_", ".")):
                 continue
+            _contained(path, sub)
             if sub.name.lower() == CONSENTS and department is None:
                 consents += [Planned(p, None, CONSENTS) for p in _feed_files(sub)]
                 continue

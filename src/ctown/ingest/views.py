@@ -1,4 +1,5 @@
-"""Pages: batches, the quarantine (list, correct, replay), identity confirmations, credit file."""
+"""Pages: batches, the quarantine (list, correct, replay), identity confirmations, credit file;
+the register of departments and their keys (:mod:`ctown.ingest.department_views`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
 from ctown.db import utcnow
 from ctown.i18n import _
+from ctown.ingest import department_views
 from ctown.ingest import quarantine as q
 from ctown.ingest.creditfile import credit_file
 from ctown.ingest.hold import grant_and_release, held_overview, held_summary
@@ -24,6 +26,7 @@ from ctown.web.deps import allowed, current_user, get_db, locale_of, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
+router.include_router(department_views.router)
 
 
 def _link(href: str, label: str, resource: str, purpose: str = "view",
@@ -37,6 +40,7 @@ NAV = [
     _link("/ingest/quarantine", _("隔离区"), "quarantine"),
     _link("/ingest/matches", _("身份待确认"), "match"),
     _link("/ingest/held", _("授权暂存"), "held_value", "overview"),
+    _link("/admin/departments", _("部门与密钥"), "department"),
 ]
 SUBJECT_LINKS = [_link("/subjects/{id}/credit-file", _("信用档案"), "subject", "credit_file"),
                  _link("/subjects/{id}/consent", _("信息采集授权"), "subject", "collect_consent",

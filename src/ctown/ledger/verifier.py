@@ -146,8 +146,8 @@ def check_receipt(receipt: Any, vkey: str | None = None) -> Report:
                    "leaf hash = HASH(0x00 || leaf)")
     try:
         content = json.loads(leaf.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        content = None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        content = None  # no record's canonical encoding nests past the decoder's depth
     report.add("record", content is not None and content == receipt.get("record"),
                "the leaf is the canonical encoding of the record")
     trusted = vkey or receipt.get("vkey")
@@ -184,6 +184,8 @@ def _verify_input(text: str, vkey: str | None) -> tuple[bool, dict[str, Any]]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise Malformed(f"not JSON: {exc}") from None
+    except RecursionError:  # a file of "[[[[…" is malformed input, not a crash of the verifier
+        raise Malformed("not JSON: nested too deeply") from None
     if isinstance(obj, dict) and obj.get("format") == RECEIPT_FORMAT:
         report = check_receipt(obj, vkey)
         return report.valid, report.as_json()

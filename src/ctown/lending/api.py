@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ctown.accounts.models import ApiToken, User
 from ctown.accounts.security import token_digest
+from ctown.db import utcnow
 from ctown.errors import Invalid
 from ctown.i18n import Message, _
 from ctown.lending import approval, figures, grants, loans, notices, service
@@ -136,7 +137,8 @@ _TOKEN_USER = (sa.select(User.id, User.username, User.role, User.region_code, Us
                          User.bank_code, User.department_code)
                .join(ApiToken, ApiToken.user_id == User.id)
                .where(ApiToken.token_hash == sa.bindparam("digest"),
-                      ApiToken.revoked_at.is_(None), User.is_active.is_(True)))
+                      ApiToken.revoked_at.is_(None), ApiToken.expires_at > sa.bindparam("now"),
+                      User.is_active.is_(True)))
 
 
 def _applicant_user(request: FastRequest, session: Session) -> User | _TokenUser:
@@ -148,7 +150,8 @@ def _applicant_user(request: FastRequest, session: Session) -> User | _TokenUser
         if user is None:
             raise LoginRequired()
         return user
-    row = session.connection().execute(_TOKEN_USER, {"digest": token_digest(token)}).first()
+    row = session.connection().execute(_TOKEN_USER, {"digest": token_digest(token),
+                                                     "now": utcnow()}).first()
     if row is None:
         raise LoginRequired()
     request.state.auth = "token"

@@ -73,10 +73,16 @@ class LoanApplication(Base):
     #: Set when the bank approved or the application ended (rejected, withdrawn).
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
+    #: Bumped by every change through the ORM, which updates only the version it read (optimistic
+    #: locking): of two officers acting on the same application at once, one wins and the other
+    #: is told (``lending.service.act``), instead of both steps being recorded.
+    version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+
     transitions: Mapped[list[Transition]] = relationship(
         back_populates="application", order_by="Transition.id", lazy="selectin")
 
     __table_args__ = (sa.Index("ix_loan_applications_state_village", "state", "village_code"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declared form
 
 
 class Transition(Base):

@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ctown.catalogue.configfile import ConfigFileError, read_yaml, validate
+from ctown import configdir
+from ctown.catalogue.configfile import ConfigFileError, read_yaml, validate_all
 from ctown.i18n import Message, _
 
+#: The packaged products (a county's folder may replace or add some: :mod:`ctown.configdir`).
 PRODUCTS_DIR = Path(__file__).parent / "data" / "products"
 GRADES = ("A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E1", "E2")
 MAX_TERM_MONTHS = 36
@@ -100,13 +102,23 @@ class Product(_Strict):
     core_enterprise: CoreEnterprise | None = None
     insurance: Insurance | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Product:
-        bad = [g for g in self.grades if g not in GRADES]
+    @field_validator("grades")
+    @classmethod
+    def _known_grades(cls, value: dict[str, GradeTerms]) -> dict[str, GradeTerms]:
+        bad = [g for g in value if g not in GRADES]
         if bad:
             raise ValueError(f"unknown grade(s) {bad}; use {', '.join(GRADES)}")
-        if not self.terms_months or any(t < 1 or t > MAX_TERM_MONTHS for t in self.terms_months):
+        return value
+
+    @field_validator("terms_months")
+    @classmethod
+    def _terms(cls, value: list[int]) -> list[int]:
+        if not value or any(t < 1 or t > MAX_TERM_MONTHS for t in value):
             raise ValueError(f"terms_months must be 1..{MAX_TERM_MONTHS}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Product:
         needed = {"collateral": self.collateral, "supply_chain": self.core_enterprise,
                   "insurance": self.insurance}
         if self.kind in needed and needed[self.kind] is None:
@@ -132,15 +144,38 @@ _SECTION = {"collateral": "collateral", "supply_chain": "core_enterprise",
 
 
 def load_product(path: Path) -> Product:
-    data, marks, _raw = read_yaml(path)
-    return validate(Product, data, path, marks)
+    product, problems = check_product(path)
+    if product is None:
+        raise problems[0]
+    return product
+
+
+def check_product(path: Path) -> tuple[Product | None, list[ConfigFileError]]:
+    """The product of a file, or None and every problem Pydantic found (``ctown config check``)."""
+    try:
+        data, marks, _raw = read_yaml(path)
+    except ConfigFileError as exc:
+        return None, [exc]
+    return validate_all(Product, data, path, marks)
+
+
+def load_products(directory: Path | None = None) -> dict[str, Product]:
+    """Every product by code: of ``directory``, or by default the products in effect
+    (:mod:`ctown.configdir`: the packaged files, replaced or added to by the county's folder).
+    Cached by the files' stamps: each instant decision reads it, and a newly approved product
+    is read at the next call."""
+    if directory is not None:
+        paths = tuple(sorted(Path(directory).glob("*.yaml")))
+        return _load_paths(configdir.stamp(paths), paths)
+    paths = tuple(configdir.files("products").values())
+    return _load_paths(configdir.stamp(paths), paths)
 
 
 @lru_cache(maxsize=4)
-def load_products(directory: Path = PRODUCTS_DIR) -> dict[str, Product]:
-    """Every product of the folder by code (cached: each instant decision reads it)."""
+def _load_paths(_key: configdir.Stamp, paths: tuple[Path, ...]
+                ) -> dict[str, Product]:
     products: dict[str, Product] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in paths:
         product = load_product(path)
         if product.code in products:
             raise ConfigFileError(path, 1, "code", Message(_("产品代码重复：{code}"),
@@ -149,5 +184,5 @@ def load_products(directory: Path = PRODUCTS_DIR) -> dict[str, Product]:
     return products
 
 
-def get_product(code: str, directory: Path = PRODUCTS_DIR) -> Product | None:
+def get_product(code: str, directory: Path | None = None) -> Product | None:
     return load_products(directory).get(code)

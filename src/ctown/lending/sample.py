@@ -107,7 +107,11 @@ def build(session: Session, households: int = 12) -> County:
     # The second village officer lives in household h[4] (an A1 household of the village).
     head = session.scalar(sa.select(Subject.id).where(Subject.household_id == h[4]))
     u["relative"] = _user(session, "t_village_rel", Role.village_officer, VILLAGE, subject_id=head)
+    # Confirmed on paper at the service point, every scope (ctown.proxy records real ones).
     session.add(ProxyMandate(proxy_id=u["proxy"].id, subject_id=h[1],
-                             valid_until=utcnow() + dt.timedelta(days=365)))
+                             valid_until=utcnow() + dt.timedelta(days=365),
+                             scope_query=True, scope_apply=True, scope_consent=True,
+                             recorded_by_id=u["village"].id, confirmed_at=utcnow(),
+                             confirmation="paper", paper_ref=f"SAMPLE-{h[1]}"))
     session.flush()
     return county

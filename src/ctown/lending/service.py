@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
 
 from ctown.access import rules
 from ctown.access.looks import record_look
@@ -31,7 +32,7 @@ from ctown.access.scope import (
 from ctown.accounts.models import User
 from ctown.accounts.roles import ROLE_LABELS, Role
 from ctown.db import storable_int, utcnow
-from ctown.errors import Forbidden, Invalid, NotFound
+from ctown.errors import Conflict, Forbidden, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.lending import approval, credit_file, notices, workdays
 from ctown.lending.access import APPLICATIONS
@@ -427,12 +428,29 @@ def act(session: Session, actor: User, application_id: int, action: Action | str
         _start_clock(app, now)
     if target in (State.approved, State.rejected, State.withdrawn):
         app.finished_at = now
+    _claim(session, app, before)
     _record(session, app, actor, action, before, app.state, (reason or "").strip() or None, now)
     # The ORM's list of transitions is stale after a Core insert: reload it when next read.
     session.expire(app, ["transitions"])
     session.flush()
     _notify_transition(session, app, action, reason)
     return app
+
+
+def _claim(session: Session, app: LoanApplication, before: str) -> None:
+    """Write the new state only if nobody changed the application since it was read (the
+    version column): the second of two officers acting at once is told what happened."""
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        now_state = session.scalar(sa.select(LoanApplication.state).where(
+            LoanApplication.id == app.id))
+        raise Conflict(Message(_("该申请刚刚已被他人处理（状态由“{before}”变为“{now}”），"
+                                 "您的操作未执行：请刷新后再看"),
+                               {"before": approval.STATE_LABELS[State(before)],
+                                "now": approval.STATE_LABELS[State(now_state or before)]})
+                       ) from None
 
 
 def _notify_transition(session: Session, app: LoanApplication, action: Action,

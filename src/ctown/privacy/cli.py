@@ -21,6 +21,17 @@ def register(root: typer.Typer) -> None:
     root.add_typer(privacy_app, name="privacy")
 
 
+@keys_app.command("init")
+def init_cmd() -> None:
+    """Make the key ring for a new database and bind the database to it (refused when a ring
+    exists or the database already holds encrypted values)."""
+    from ctown.privacy.keyring import init_ring
+
+    with database() as (settings, _factory):
+        cipher = init_ring(settings)
+    print(json.dumps({"keyring": str(settings.keyring_path), "fingerprint": cipher.fingerprint}))
+
+
 @keys_app.command("rotate")
 def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] = 1000,
                max_batches: Annotated[int | None, typer.Option(
@@ -28,11 +39,11 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
     """Add a key version and re-encrypt every encrypted field with it, online and resumable.
 
     An unfinished earlier rotation is resumed instead of adding yet another version."""
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
     from ctown.privacy.rotation import rotate
 
     with database() as (settings, factory):
-        cipher = FieldCipher.from_settings(settings)
+        cipher = open_cipher(settings)
         result = rotate(factory, cipher, batch=batch, max_batches=max_batches)
     print(json.dumps({"active_version": result.active_version, "added": result.added_version,
                       "rewritten": result.rewritten, "remaining": result.remaining,
@@ -45,11 +56,11 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
 @keys_app.command("retire")
 def retire_cmd() -> None:
     """Retire every key version that no stored value uses any more."""
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
     from ctown.privacy.rotation import retire_unused
 
     with database() as (settings, factory), factory.begin() as session:
-        cipher = FieldCipher.from_settings(settings)
+        cipher = open_cipher(settings)
         retired = retire_unused(session, cipher)
         print(json.dumps({"retired": retired, "active_version": cipher.active_version,
                           "versions": cipher.key_versions}))
@@ -58,12 +69,13 @@ def retire_cmd() -> None:
 @keys_app.command("status")
 def status_cmd() -> None:
     """Key versions of the ring and how many stored values each one encrypts."""
-    from ctown.crypto import FieldCipher
+    from ctown.privacy.keyring import open_cipher
     from ctown.privacy.rotation import version_counts
 
     with database() as (settings, factory), factory() as session:
-        cipher = FieldCipher.from_settings(settings)
-        print(json.dumps({"suite": cipher.suite, "active_version": cipher.active_version,
+        cipher = open_cipher(settings)
+        print(json.dumps({"suite": cipher.suite, "fingerprint": cipher.fingerprint,
+                          "active_version": cipher.active_version,
                           "versions": cipher.key_versions,
                           "values_per_version": version_counts(session)}))
 

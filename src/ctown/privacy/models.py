@@ -132,3 +132,28 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(sa.String(40), index=True)
     target: Mapped[str] = mapped_column(sa.String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+
+
+class RateBucket(Base):
+    """One token bucket of the rate limits (``privacy.hardening``), shared by every worker process
+    of the server through the database: ``key`` is the rule and the client address."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(sa.Float)
+    #: Wall-clock seconds (epoch) of the last update: shared by processes, unlike a monotonic clock.
+    at: Mapped[float] = mapped_column(sa.Float, index=True)
+    #: Whether the last request was let through (read back by the same statement).
+    ok: Mapped[bool] = mapped_column(sa.Boolean)
+
+
+class KeyringBinding(Base):
+    """Which key ring the database was written under (#12 item 1): the ring's fingerprint, never a
+    key. One row (id 1), written when the first ring is made for an empty database."""
+
+    __tablename__ = "keyring_binding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    bound_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

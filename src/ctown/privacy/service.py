@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.orm import Session
 
+from ctown import configdir
 from ctown.access.rules import CHINA, active_consent, household_id_of, household_members
 from ctown.access.scope import get_for, get_subject_for, require, scope
 from ctown.accounts.models import User
@@ -48,9 +49,10 @@ OBJECTION_DAYS = 20  # 条例 art. 25: answered within 20 days
 COMPLAINT_DAYS = 15
 MAX_CONSENT_DAYS = 3 * 366
 #: The subject's purposes (:mod:`ctown.access.policy`) of giving or revoking a consent: to a bank
-#: the household, its proxy or the village officer entering a signed paper form ("act_for"); the
-#: collection consent (信息采集授权书) also the township and county offices ("collect_consent").
-GIVE_TO_BANK, GIVE_FOR_COLLECTION = "act_for", "collect_consent"
+#: the household, its proxy (a mandate of scope "consent") or the village officer entering a
+#: signed paper form ("consent_for"); the collection consent (信息采集授权书) also the township
+#: and county offices ("collect_consent").
+GIVE_TO_BANK, GIVE_FOR_COLLECTION = "consent_for", "collect_consent"
 
 
 # -- audit trail ---------------------------------------------------------------------------------
@@ -210,17 +212,24 @@ class LoggedQuery:
     role: Role | None = None
 
 
-#: Where banks and insurers are named: the lending product files (``bank_name``,
-#: ``insurance.insurer_name``), read as data — lending sits above privacy and is not imported.
-PRODUCT_FILES = Path(__file__).resolve().parents[1] / "lending" / "data" / "products"
+def institution_names(directory: Path | None = None) -> dict[str, str]:
+    """Bank and insurer codes → names, as the product files give them (``bank_name``,
+    ``insurance.insurer_name``), read as data — lending sits above privacy and is not imported.
+    By default the product files in effect (:mod:`ctown.configdir`, as lending reads them),
+    cached by their stamps. A file that does not parse names nobody here: lending reports it,
+    with its line, when it loads the products."""
+    if directory is not None:
+        paths = tuple(sorted(directory.glob("*.yaml")))
+        return _names(configdir.stamp(paths), paths)
+    paths = tuple(configdir.files("products").values())
+    return _names(configdir.stamp(paths), paths)
 
 
 @lru_cache(maxsize=4)
-def institution_names(directory: Path = PRODUCT_FILES) -> dict[str, str]:
-    """Bank and insurer codes → names, as the product files give them (a file that does not
-    parse names nobody here: lending reports it, with its line, when it loads the products)."""
+def _names(_key: configdir.Stamp, paths: tuple[Path, ...]
+           ) -> dict[str, str]:
     names: dict[str, str] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in paths:
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError):

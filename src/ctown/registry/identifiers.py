@@ -25,7 +25,9 @@ _PROVINCES = frozenset(str(n) for n in (
 USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_EXCEL_FLOAT = re.compile(r"^\d(\.\d+)?[eE][+]?\d+$")
+# [0-9], not \d: \d (and str.isdigit, int()) also take the digits of other scripts (٠١٢, ०१२), and
+# an ID stored with one of them is a second person to every look-up by the ASCII ID.
+_EXCEL_FLOAT = re.compile(r"^[0-9](\.[0-9]+)?[eE][+]?[0-9]+$")
 
 
 class IdentifierError(ValueError):
@@ -71,10 +73,10 @@ def parse_resident_id(raw: object, today: dt.date | None = None) -> ResidentId:
     """Validate and normalise a resident ID; a 15-digit first-generation ID is upgraded to 18."""
     text = normalise(raw)
     _refuse_excel_number(text)
-    if re.fullmatch(r"\d{15}", text):
+    if re.fullmatch(r"[0-9]{15}", text):
         text = text[:6] + "19" + text[6:] + "?"
         text = text[:17] + resident_id_check_char(text[:17])
-    if not re.fullmatch(r"\d{17}[\dX]", text):
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", text):
         raise IdentifierError(Message(_(
             "身份证号 {value} 应为18位（前17位数字，最后一位数字或X），现为{length}位"),
             {"value": text, "length": len(text)}))
@@ -124,7 +126,7 @@ def parse_uscc(raw: object) -> str:
 
 def division_code_level(code: str) -> str:
     """Level of a 12-digit statistical division code (统计用区划代码): county, township or village."""
-    if not re.fullmatch(r"\d{12}", code):
+    if not re.fullmatch(r"[0-9]{12}", code):
         raise IdentifierError(Message(_("区划代码 {value} 应为12位数字"), {"value": code}))
     if code[6:] == "000000":
         return "county"

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ctown.catalogue.configfile import read_yaml, validate
+from ctown import configdir
+from ctown.catalogue.configfile import ConfigFileError, read_yaml, validate_all
 
 if TYPE_CHECKING:  # the types of pl.when(...).then(...) and of a .when(...).then(...) after it
     from polars.expr.whenthen import ChainedThen, Then
 
 GRADES: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2", "D1", "D2", "E1", "E2")
+#: The packaged table (a county's folder may replace it: :mod:`ctown.configdir`).
 DEFAULT_PATH = Path(__file__).parent / "data" / "grades.yaml"
 
 
@@ -65,15 +67,16 @@ class GradeTable(BaseModel):
     model_weight: float = Field(0.5, ge=0, le=1)
     grades: list[GradeBand]
 
-    @model_validator(mode="after")
-    def _ten_in_order(self) -> GradeTable:
-        names = tuple(b.grade for b in self.grades)
+    @field_validator("grades")
+    @classmethod
+    def _ten_in_order(cls, grades: list[GradeBand]) -> list[GradeBand]:
+        names = tuple(b.grade for b in grades)
         if names != GRADES:
             raise ValueError(f"grades must be exactly {', '.join(GRADES)} in this order")
-        mins = [b.min_score for b in self.grades]
+        mins = [b.min_score for b in grades]
         if any(a <= b for a, b in itertools.pairwise(mins)):
             raise ValueError("min_score must fall strictly from A1 to E2")
-        return self
+        return grades
 
     def grade_of(self, score: float) -> str:
         for band in self.grades[:-1]:
@@ -98,13 +101,27 @@ class GradeTable(BaseModel):
 
 
 def load_grade_table(path: Path | None = None) -> GradeTable:
-    return _cached(Path(path or DEFAULT_PATH).resolve())
+    """The grade table of ``path``, or by default the one in effect (:mod:`ctown.configdir`),
+    cached by its stamp."""
+    chosen = Path(path).resolve() if path else configdir.file("grades")
+    return _cached(configdir.stamp([chosen]), chosen)
 
 
 @lru_cache(maxsize=4)
-def _cached(path: Path) -> GradeTable:
-    data, marks, _raw = read_yaml(path)
-    return validate(GradeTable, data, path, marks)
+def _cached(_key: configdir.Stamp, path: Path) -> GradeTable:
+    table, problems = check_grade_table(path)
+    if table is None:
+        raise problems[0]
+    return table
+
+
+def check_grade_table(path: Path) -> tuple[GradeTable | None, list[ConfigFileError]]:
+    """The table of a file, or None and every problem Pydantic found (``ctown config check``)."""
+    try:
+        data, marks, _raw = read_yaml(path)
+    except ConfigFileError as exc:
+        return None, [exc]
+    return validate_all(GradeTable, data, path, marks)
 
 
 def grade_rank(grade: str) -> int:

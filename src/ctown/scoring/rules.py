@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate
+from ctown import configdir
+from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate_all
+from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
 
 if TYPE_CHECKING:  # the types of pl.when(...).then(...) and of a .when(...).then(...) after it
     from polars.expr.whenthen import ChainedThen, Then
 
+#: The packaged cards (a county's folder may replace them: :mod:`ctown.configdir`).
 DATA = Path(__file__).parent / "data" / "scorecards"
 CARDS = {"household": "farmer", "entity": "entity", "collective": "collective"}
 #: Where a factor's value comes from (see features.py).
@@ -99,33 +102,66 @@ class RuleCard(_Strict):
 
 
 def load_rule_card(kind: str, path: Path | None = None) -> RuleCard:
-    return _cached(Path(path or DATA / f"{CARDS[kind]}.yaml").resolve())
+    """The rule card of a subject kind: ``path``, or by default the card in effect
+    (:mod:`ctown.configdir`: ``scorecards/<farmer|entity|collective>.yaml`` of the county's
+    folder, else the packaged one), cached by its stamp and the catalogue's (it is checked
+    against it)."""
+    if path is not None:
+        chosen = Path(path).resolve()
+        return _cached(configdir.stamp([chosen]), chosen)
+    chosen = configdir.files("scorecards")[f"scorecards/{CARDS[kind]}.yaml"]
+    return _cached(configdir.stamp([chosen]) + configdir.key("catalogue"), chosen)
 
 
 @lru_cache(maxsize=8)
-def _cached(path: Path) -> RuleCard:
-    data, marks, _raw = read_yaml(path)
-    card = validate(RuleCard, data, path, marks)
-    _check_indicators(card, path, marks)
+def _cached(_key: configdir.Stamp, path: Path) -> RuleCard:
+    card, problems = check_rule_card(path, load_catalogue())
+    if card is None:
+        raise problems[0]
     return card
 
 
-def _check_indicators(card: RuleCard, path: Path, marks: dict[tuple[str, ...], int]) -> None:
-    catalogue = load_catalogue()
+def check_rule_card(path: Path, catalogue: Catalogue | None
+                    ) -> tuple[RuleCard | None, list[ConfigFileError]]:
+    """The card of a file, or None and every problem found (``ctown config check``); its
+    indicators are checked against ``catalogue`` unless it is None (a catalogue that failed)."""
+    try:
+        data, marks, _raw = read_yaml(path)
+    except ConfigFileError as exc:
+        return None, [exc]
+    card, problems = validate_all(RuleCard, data, path, marks)
+    if card is None:
+        return None, problems
+    problems = card_problems(card, path, marks, catalogue)
+    return (None, problems) if problems else (card, [])
+
+
+def card_problems(card: RuleCard, path: Path, marks: dict[tuple[str, ...], int],
+                  catalogue: Catalogue | None) -> list[ConfigFileError]:
+    """Factor codes used twice, indicators not in the catalogue, codes an indicator lacks."""
+    out: list[ConfigFileError] = []
+
+    def problem(loc: tuple[str | int, ...], message: Message) -> None:
+        out.append(ConfigFileError(path, line_of(marks, loc), ".".join(map(str, loc)), message))
+
+    seen: set[str] = set()
     for pi, part in enumerate(card.parts):
         for fi, f in enumerate(part.factors):
-            loc = ("parts", pi, "factors", fi, "indicator")
-            if f.indicator is None:
+            loc: tuple[str | int, ...] = ("parts", pi, "factors", fi)
+            if f.code in seen:
+                problem((*loc, "code"), Message(_("因子代码 {code} 重复"), {"code": f.code}))
+            seen.add(f.code)
+            if f.indicator is None or catalogue is None:
                 continue
             ind = catalogue.indicators.get(f.indicator)
             if ind is None:
-                raise ConfigFileError(path, line_of(marks, loc), ".".join(map(str, loc)), Message(
-                    _("指标 {code} 不在采集规范中"), {"code": f.indicator}))
-            if f.codes and ind.type == "code" and set(f.codes) - set(ind.codes):
+                problem((*loc, "indicator"), Message(_("指标 {code} 不在采集规范中"),
+                                                     {"code": f.indicator}))
+            elif f.codes and ind.type == "code" and set(f.codes) - set(ind.codes):
                 bad = ", ".join(sorted(set(f.codes) - set(ind.codes)))
-                loc = ("parts", pi, "factors", fi, "codes")
-                raise ConfigFileError(path, line_of(marks, loc), ".".join(map(str, loc)), Message(
-                    _("指标 {code} 没有这些代码：{values}"), {"code": f.indicator, "values": bad}))
+                problem((*loc, "codes"), Message(_("指标 {code} 没有这些代码：{values}"),
+                                                 {"code": f.indicator, "values": bad}))
+    return out
 
 
 def factor_expr(f: Factor) -> pl.Expr:

@@ -11,14 +11,29 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from ctown.access.scope import require
+from ctown.accounts import sessions
 from ctown.accounts.models import AccessLog, User
 from ctown.accounts.service import user_for_token
-from ctown.i18n import normalise_locale
+from ctown.i18n import Message, _, normalise_locale
 from ctown.settings import Settings
 
 
 class LoginRequired(Exception):
     """No valid session or token: pages redirect to the login form, the API answers 401."""
+
+
+class PasswordChangeRequired(Exception):
+    """Signed in with a password someone else chose: pages go to the change-password page, the
+    API answers 403, until the user has set their own."""
+
+    message = Message(_("请先设置您自己的密码：打开 /account/password，或在 POST /api/v1/auth/token "
+                        "中提供 new_password"))
+
+
+#: The pages a user who must change their password may still open.
+PASSWORD_CHANGE_PATHS = ("/account/password",)
+#: The cookie's key holding the session id (the rest of the cookie is the CSRF value).
+SESSION_ID = "sid"
 
 
 class CsrfFailed(Exception):
@@ -63,6 +78,8 @@ def _bearer(request: Request) -> str | None:
 
 
 def optional_user(request: Request, db: Session = Depends(get_db)) -> User | None:
+    """The user of a bearer token in force (a bad one: 401), else of the cookie's server-side
+    session (``accounts.sessions``: ended, timed out or disabled is nobody), else None."""
     token = _bearer(request)
     if token:
         user = user_for_token(db, token)
@@ -70,15 +87,42 @@ def optional_user(request: Request, db: Session = Depends(get_db)) -> User | Non
             raise LoginRequired()
         request.state.auth = "token"
         return user
-    uid = request.session.get("uid") if "session" in request.scope else None
-    if uid is None:
+    sid = request.session.get(SESSION_ID) if "session" in request.scope else None
+    if not sid:
         return None
-    user = db.get(User, uid)
-    if user is None or not user.is_active:
-        request.session.clear()
+    found = sessions.resolve(db, str(sid), sessions.Timeouts.of(get_settings(request)))
+    if found is None:
+        request.session.pop(SESSION_ID, None)
         return None
+    row, user = found
     request.state.auth = "cookie"
+    request.state.session_id = row.id
+    if user.must_change_password and request.url.path not in PASSWORD_CHANGE_PATHS:
+        raise PasswordChangeRequired()
     return user
+
+
+def sign_in(request: Request, db: Session, user: User) -> None:
+    """Start a server-side session for a login: a new id in a fresh cookie (no fixation); the
+    session the cookie held before, if any, ends."""
+    sign_out(request, db, "login")
+    sid, _row = sessions.start(db, user, client=client_of(request),
+                               agent=request.headers.get("user-agent"))
+    request.session[SESSION_ID] = sid
+
+
+def sign_out(request: Request, db: Session, reason: str = "logout") -> None:
+    """End the cookie's session for good (a copy of the cookie signs nobody in) and clear it."""
+    sid = request.session.get(SESSION_ID) if "session" in request.scope else None
+    if sid:
+        sessions.end_by_id(db, str(sid), reason)
+    request.session.clear()
+
+
+def session_id_of(request: Request) -> int | None:
+    """The id of the session row the request came with (None: a token, or nobody)."""
+    value = getattr(request.state, "session_id", None)
+    return value if isinstance(value, int) else None
 
 
 def current_user(user: User | None = Depends(optional_user)) -> User:
