@@ -257,4 +257,8 @@ def check_folder(folder: Path | None, shown: str | None,
     for e in errors:
         problem = Problem(names.get(e.path, e.path), e.line or 1, e.field, e.message)
         unique.setdefault(problem.text(), problem)
-    return Outcome(sorted(unique.values(), key=lambda p: (p.file, p.line, p.field)), view)
+    # The county's own files first, then the packaged ones they break (not by where the
+    # package happens to be installed).
+    own = set(names.values())
+    return Outcome(sorted(unique.values(), key=lambda p: (p.file not in own, p.file, p.line,
+                                                          p.field)), view)
