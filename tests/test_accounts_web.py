@@ -350,3 +350,43 @@ def test_changing_ones_password_asks_the_current_one_and_ends_the_other_sessions
     assert done.status_code == 303 and done.headers["location"] == "/account?done=password"
     assert me(here) == 200 and me(there) == 401
     assert me(browser(site), token) == 200  # scripts keep running
+
+
+def test_a_write_is_committed_before_the_answer_starts(site) -> None:  # type: ignore[no-untyped-def]
+    """The request's transaction commits before the first byte of the answer: a browser that
+    follows the redirect (or a script that reads right after) sees the write, and a commit that
+    fails is an error answer, not a success that vanished. Seen on the demo: after "disable",
+    the redirected page still said 在用 (FastAPI ends ``yield`` dependencies after the answer
+    unless their scope is "function")."""
+    import anyio
+
+    client, url = browser(site), site[1]
+    password = new_user(url, "commit_probe")
+    answer = token_for(client, "commit_probe", password)
+    token_id = client.get("/api/v1/auth/tokens", headers={
+        "authorization": f"Bearer {answer['access_token']}"}).json()[0]["id"]
+    seen: list[Any] = []
+
+    def revoked_now() -> Any:
+        with database(url) as s:
+            return s.scalar(sa.select(ApiToken.revoked_at).where(ApiToken.id == token_id))
+
+    async def call() -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "DELETE", "scheme": "http", "path": f"/api/v1/auth/tokens/{token_id}",
+                 "raw_path": f"/api/v1/auth/tokens/{token_id}".encode(), "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+                 "headers": [(b"host", b"testserver"),
+                             (b"authorization", f"Bearer {answer['access_token']}".encode())]}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                seen.append((message["status"], await anyio.to_thread.run_sync(revoked_now)))
+
+        await client.app(scope, receive, send)  # type: ignore[arg-type]
+
+    anyio.run(call)
+    assert len(seen) == 1 and seen[0][0] == 204 and seen[0][1] is not None, seen

@@ -1,5 +1,6 @@
 """Key rotation on both databases: interrupted half-way, resumed by a new process, old version
-retired once unused, the blind index working throughout."""
+retired once unused, the blind index working throughout. (Interrupted here by stopping after a
+number of batches; a real SIGKILL of ``ctown keys rotate``: tests/test_crash_windows.py.)"""
 
 from __future__ import annotations
 
@@ -94,4 +95,32 @@ def test_rotation_never_overwrites_a_concurrent_edit(db_factory, tmp_path: Path)
         assert raced == 1 and written == seen - 1
         kept = session.scalar(sa.select(Subject.id_cipher).where(Subject.id == edited["id"]))
         assert cipher.decrypt(kept or "", str(edited["aad"])) == "330521195001010012"
+    engine.dispose()
+
+
+def test_a_rotation_killed_after_saving_the_ring_is_audited_when_resumed(db_factory,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:
+    """The ring is saved (a file) before the audit event commits: a process killed in between
+    left version 2 unaudited; the run that resumes it records it, once. (The real SIGKILL of
+    ``ctown keys rotate`` in that window: tests/test_crash_windows.py.)"""
+    engine = make_engine(db_factory.migrated_url())
+    factory = session_factory(engine)
+    keyring = tmp_path / "keys.json"
+    cipher = FieldCipher.load(keyring)
+    with factory.begin() as session:
+        build_county(session, cipher, households=1)
+    cipher.add_version()
+    cipher.save()  # what the killed run left: the ring saved, nothing committed
+
+    def audited() -> list[object]:
+        with factory() as session:
+            return [d for d in session.scalars(sa.select(AuditEvent.detail).where(
+                AuditEvent.action == "keys.rotate"))]
+
+    assert audited() == []
+    resumed = rotation.rotate(factory, FieldCipher.load(keyring))
+    assert not resumed.added_version and resumed.complete
+    assert audited() == [{"version": 2}]
+    rotation.rotate(factory, FieldCipher.load(keyring), new_version=False)
+    assert audited() == [{"version": 2}]
     engine.dispose()

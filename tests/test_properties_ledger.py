@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import hashlib
 import json
 from functools import cache
@@ -32,6 +33,7 @@ from ctown.ledger.note import (
     parse,
     sign_checkpoint,
 )
+from ctown.ledger.sources import LeafEncoder, leaf_bytes
 
 
 @cache
@@ -184,3 +186,36 @@ def test_any_input_file_is_verified_or_malformed(text: str) -> None:
         assert str(exc)
     else:
         assert isinstance(ok, bool) and "valid" in result
+
+
+# -- the leaf encoder of appending (#12 item 10) gives the canonical bytes --------------------------
+_cell = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.dates(), st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8))])),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4),
+    st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
+    st.lists(st.integers(), max_size=3))
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=8, unique=True).flatmap(
+    lambda names: st.tuples(st.just(names), st.lists(_cell, min_size=len(names),
+                                                     max_size=len(names)))),
+       st.integers(min_value=1, max_value=2**53), st.text(min_size=1, max_size=12))
+def test_the_fast_leaf_encoder_gives_the_canonical_bytes(table: tuple[list[str], list[object]],
+                                                         ref: int, kind: str) -> None:
+    names, cells = table
+    columns = ["id", *names] if "id" not in names else names
+    row = [ref, *cells] if "id" not in names else [ref if c == "id" else v
+                                                   for c, v in zip(names, cells, strict=True)]
+    record = dict(zip(columns, row, strict=True))
+    encoder = LeafEncoder(kind, columns, "id")
+    assert encoder.encode(row) == leaf_bytes(kind, ref, record)
+    # Column by column (appending's path), rows of one type per column and of mixed types.
+    other = [ref + 1 if c == "id" else None for c in columns]
+    assert encoder.encode_all([row, row, other]) == [
+        leaf_bytes(kind, ref, record), leaf_bytes(kind, ref, record),
+        leaf_bytes(kind, ref + 1, dict(zip(columns, other, strict=True)))]
+    # Many repeats: each distinct value encoded once and reused.
+    assert encoder.encode_all([row] * 9 + [other]) == [leaf_bytes(kind, ref, record)] * 9 + [
+        leaf_bytes(kind, ref + 1, dict(zip(columns, other, strict=True)))]

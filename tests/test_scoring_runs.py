@@ -131,3 +131,40 @@ def test_a_county_without_households_still_scores_its_villages(session) -> None:
     session.add(Subject(kind="collective", name="空村村集体", region_code=region(session)))
     summary = tasks.score_all(session)
     assert summary["scored"] == 1 and summary["changed"] == 1
+
+
+def test_a_grade_names_the_cards_and_the_grade_table_it_was_computed_under(
+        session, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """#11 item 5: values keep the version they were computed under. Without a learned model a
+    grade names the three rule cards and the grade table; a new grade table shows on the next
+    run's grades, the earlier grades keep theirs."""
+    import yaml
+
+    from ctown import configdir
+
+    def versions() -> dict[str, int]:  # read from the files, not through the code under test
+        files = configdir.defaults()
+        return {k: yaml.safe_load(files[n].read_text(encoding="utf-8"))["version"]
+                for k, n in (("h", "scorecards/farmer.yaml"), ("e", "scorecards/entity.yaml"),
+                             ("c", "scorecards/collective.yaml"), ("g", "grades.yaml"))}
+
+    monkeypatch.delenv("CTOWN_CONFIG_DIR", raising=False)
+    good, _bad, _plain = _county(session)
+    tasks.score_all(session)
+    v = versions()
+    before = f"rules-h{v['h']}.e{v['e']}.c{v['c']}.g{v['g']}"
+    assert current_grades(session, [good])[good].model_version == before
+    folder = tmp_path / "config"
+    folder.mkdir()
+    grades = configdir.defaults()["grades.yaml"].read_text(encoding="utf-8")
+    (folder / "grades.yaml").write_text(
+        grades.replace(f"version: {v['g']}\n", f"version: {v['g'] + 1}\n", 1), encoding="utf-8")
+    configdir.configure(folder)
+    try:
+        tasks.score_all(session)
+        after = f"rules-h{v['h']}.e{v['e']}.c{v['c']}.g{v['g'] + 1}"
+        history = session.scalars(sa.select(GradeRecord.model_version).where(
+            GradeRecord.subject_id == good).order_by(GradeRecord.id)).all()
+    finally:
+        configdir.reset()
+    assert history[0] == before and history[-1] == after, history

@@ -32,6 +32,8 @@ from ctown.i18n import _, normalise_locale
 from ctown.privacy.keyring import open_cipher
 from ctown.settings import Settings, get_settings
 from ctown.web.deps import CsrfFailed, LoginRequired, PasswordChangeRequired, locale_of
+from ctown.web.outage import install as install_outage
+from ctown.web.outage import wants_html as _wants_html
 from ctown.web.problems import API_ERRORS
 from ctown.web.templating import environment, render
 
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install = cap.installer()
         if install is not None:
             install(app, settings)
+    install_outage(app)  # last: its middleware is the net under the installers' middleware too
     return app
 
 
@@ -123,11 +126,6 @@ def _healthz(request: Request) -> Response:
     except sa.exc.SQLAlchemyError:
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "version": __version__})
-
-
-def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
-        "accept", "text/html")
 
 
 def _install_handlers(app: FastAPI) -> None:

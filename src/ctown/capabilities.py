@@ -2,8 +2,8 @@
 
 ``CAPABILITIES`` lists the packages in dependency order. Each declares one :class:`Capability`,
 ``CAPABILITY`` in ``ctown/<package>/capability.py``, and ``app.py``, the root CLI, ``ctown status``,
-``ctown demo``, Alembic and the ledger compose the platform from these declarations; nothing probes
-a package for attributes. Adding a capability is its own package plus one line below
+``ctown demo``, Alembic, the ledger and key rotation compose the platform from these declarations;
+nothing probes a package for attributes. Adding a capability is its own package plus one line below
 (``docs/adding-a-capability.md``); ``tests/test_capabilities.py`` checks every package against
 the contract.
 
@@ -115,6 +115,42 @@ class LedgerSource:
         return table
 
 
+@dataclass(frozen=True)
+class EncryptedColumns:
+    """Columns of a table whose values the field cipher encrypts (动态加密, ``ctown.crypto``).
+
+    ``ctown keys rotate`` re-encrypts every declared column under the new key version and
+    ``ctown keys retire`` refuses while one still holds a value under an old one: a column left
+    out would become unreadable when its version is retired. ``aad`` names a function
+    ``(column, row) -> str`` giving the associated data the value was encrypted with; ``row``
+    holds the id column, the encrypted column and ``needs``. Each (table, column) is declared once,
+    by the capability that writes it.
+    """
+
+    model: str                  # "ctown.ingest.models:HeldValue"
+    columns: tuple[str, ...]    # ("value",)
+    aad: str                    # "ctown.ingest.encrypted:held_value"
+    needs: tuple[str, ...] = ()  # the other columns ``aad`` reads
+    id_column: str = "id"
+
+    def table(self) -> sa.Table:
+        import sqlalchemy as sa
+
+        table = getattr(load(self.model), "__table__", None)
+        if not isinstance(table, sa.Table):
+            raise CapabilityError(f"encrypted columns: {self.model} is not a table")
+        missing = {self.id_column, *self.columns, *self.needs}.difference(table.c.keys())
+        if missing:
+            raise CapabilityError(f"encrypted columns: {self.model} has no {sorted(missing)}")
+        return table
+
+    def aad_function(self) -> Callable[[str, Mapping[str, Any]], str]:
+        fn: object = load(self.aad)  # whatever the string names: callable() narrows it
+        if not callable(fn):
+            raise CapabilityError(f"encrypted columns of {self.model}: {self.aad} is not callable")
+        return fn
+
+
 #: The schedule words of docs/operations.md ("every 5 minutes", "hourly", "daily 01:00", "daily",
 #: "after ingest") and the cron line each becomes; a job that follows an event has none.
 DAILY_DEFAULT = "02:30"  # "daily" without a time: after the 01:00 loan assessment, before work
@@ -182,6 +218,7 @@ class Capability:
     demo_first: bool = False
     status: str | None = None         # counts(session) -> {"<name>.<what>": int}, counts only
     ledger: tuple[LedgerSource, ...] = ()
+    encrypted: tuple[EncryptedColumns, ...] = ()  # what key rotation re-encrypts
     jobs: tuple[Job, ...] = ()
 
     # -- typed accessors -------------------------------------------------------------------------

@@ -8,11 +8,13 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ctown.capabilities import capabilities
-from ctown.cli_support import err, open_database
-from ctown.db import DatabaseUnavailable
+from ctown.cli_support import err, finish_ledger, open_database, start_ledger
+from ctown.db import DatabaseUnavailable, first_line, outage
 from ctown.errors import DomainError
+from ctown.i18n import Message, _
 
 app = typer.Typer(help="ctown 信用乡平台 — Credit Township Platform", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -27,6 +29,9 @@ def _start(ctx: typer.Context) -> None:
     from ctown.notify.setup import start_command
 
     start_command(ctx)
+    # Registered after the notices: closed first (LIFO), while the command's engines are open.
+    start_ledger()
+    ctx.call_on_close(finish_ledger)
 
 
 @db_app.command("upgrade")
@@ -134,6 +139,10 @@ def compose(root: typer.Typer) -> None:
 compose(app)
 
 
+#: A command interrupted by the database (:func:`ctown.db.outage`).
+OUTAGE = _("数据库暂时无法使用（{reason}）：本命令未完成的操作已回滚，数据库恢复后请重新运行同一命令")
+
+
 def main() -> None:
     try:
         app()
@@ -143,4 +152,12 @@ def main() -> None:
     except DomainError as exc:  # e.g. a key ring that is not the database's: one clear line
         both = exc.message.both()
         err.print(f"[red]{both['zh']} / {both['en']}[/red]", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:
+        # The database restarted, went away or stayed locked mid-command: one line, not a
+        # traceback. Every command's work is transactional, so running it again is the remedy.
+        if not outage(exc):
+            raise
+        message = Message(OUTAGE, {"reason": first_line(exc)})
+        err.print(f"[red]{escape(str(message))}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -29,7 +29,34 @@ def open_database(check: bool = True) -> tuple[Settings, Engine, sessionmaker[Se
     from ctown.notify.setup import attach_command
 
     attach_command(engine)  # notices of this command go out through the run's backends
+    if _kept is not None:  # in a ``ctown`` command: what it writes goes on the ledger as it commits
+        from ctown.ledger import keeping
+
+        keeping.install(engine, settings)
+        _kept.append(engine)
     return settings, engine, session_factory(engine)
+
+
+# The engines of the running ``ctown`` command whose ledger keeper signs a checkpoint when it
+# ends; None outside a command (a script calling a command function keeps nothing, as notices).
+_kept: list[Engine] | None = None
+
+
+def start_ledger() -> None:
+    """The CLI callback, when a command starts (``finish_ledger`` when it ends)."""
+    global _kept
+    _kept = []
+
+
+def finish_ledger() -> None:
+    """End of a ``ctown`` command: sign a checkpoint over what it appended (an engine already
+    disposed signs through a fresh connection)."""
+    global _kept
+    from ctown.ledger import keeping
+
+    engines, _kept = _kept or [], None
+    for engine in engines:
+        keeping.uninstall(engine)
 
 
 @contextmanager

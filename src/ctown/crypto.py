@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from collections.abc import Iterable
@@ -24,6 +23,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ctown import keyfiles
 
 SUITES = ("intl", "sm")
 
@@ -72,21 +73,12 @@ class FieldCipher:
     # -- key ring file -------------------------------------------------------------------------
     @classmethod
     def load(cls, path: Path, suite: str = "intl") -> FieldCipher:
-        if not path.exists():
-            cls._create(path, suite)
-        data = json.loads(path.read_text())
+        """The ring at ``path``, made first if there is none (whole or not at all: another
+        process making it at the same moment gets the same ring, :mod:`ctown.keyfiles`)."""
+        data = json.loads(keyfiles.read_or_create(path, lambda: _new_ring(suite)))
         keys = [DataKey(k["version"], k["suite"], bytes.fromhex(k["key"]), k.get("retired", False))
                 for k in data["keys"]]
         return cls(keys, bytes.fromhex(data["index_key"]), data["active"], path)
-
-    @staticmethod
-    def _create(path: Path, suite: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"active": 1, "index_key": secrets.token_hex(32),
-                "keys": [{"version": 1, "suite": suite, "key": _new_key(suite).hex()}]}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(body, fh, indent=1)
 
     def save(self) -> None:
         """Write the key ring back atomically, owner-only (used by key rotation)."""
@@ -95,11 +87,7 @@ class FieldCipher:
                 "keys": [{"version": k.version, "suite": k.suite, "key": k.key.hex(),
                           "retired": k.retired} for k in sorted(self._keys.values(),
                                                                 key=lambda k: k.version)]}
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(body, fh, indent=1)
-        os.replace(tmp, self.path)
+        keyfiles.replace(self.path, json.dumps(body, indent=1).encode())
 
     def add_version(self, suite: str | None = None) -> int:
         version = max(self._keys) + 1
@@ -199,6 +187,12 @@ class FieldCipher:
         h = HMAC(self._index_key, digest)
         h.update(f"{purpose}\x00{value}".encode())
         return h.finalize().hex()
+
+
+def _new_ring(suite: str) -> bytes:
+    body = {"active": 1, "index_key": secrets.token_hex(32),
+            "keys": [{"version": 1, "suite": suite, "key": _new_key(suite).hex()}]}
+    return json.dumps(body, indent=1).encode()
 
 
 def _new_key(suite: str) -> bytes:

@@ -6,8 +6,12 @@ Every table of every capability derives from :class:`Base`, so one Alembic histo
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import json
-from collections.abc import Iterator
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -16,6 +20,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from ctown import appendorder
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -106,6 +112,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_savepoint_writes(conn: sa.Connection, _name: str | None) -> None:
+    """A savepoint outside a transaction opens the write transaction (``BEGIN IMMEDIATE``).
+
+    The driver begins a transaction only before the first INSERT/UPDATE/DELETE, so that
+    statement takes the write lock from no transaction and SQLite's busy handler waits for it.
+    A ``SAVEPOINT`` outside a transaction instead opens a deferred one: the reads inside it
+    hold a snapshot, and the first write of such a transaction fails at once with "database is
+    locked" while another connection writes — the busy handler is not asked (it could not help:
+    the snapshot may be stale). Eight concurrent collection uploads (a savepoint each) lost 6 to
+    that before this (tests/test_db_faults.py); taking the lock first makes them queue instead.
+    """
+    raw = conn.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
@@ -127,6 +149,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         raise DatabaseUnavailable(f"数据库地址无效 / invalid database URL {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint_writes)
     return engine
 
 
@@ -141,6 +164,39 @@ def check_connection(engine: Engine) -> None:
         ) from exc
 
 
+#: SQLite's primary result codes that mean "not now" rather than "wrong": BUSY and LOCKED (a
+#: lock not granted within the busy timeout), IOERR, CANTOPEN (the file is not reachable).
+_SQLITE_NOT_NOW = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+                   sqlite3.SQLITE_CANTOPEN}
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot serve *for the moment* — restarted or stopped,
+    the connection lost, a lock not granted in time, the pool exhausted — rather than that the
+    work itself was wrong. The web answers it with 503 "try again later", a command with one
+    line and exit 2; the open transaction was rolled back either way, so running again is safe.
+
+    Errors of the driver itself count too: the bulk paths (``COPY``, ``executemany``) call it
+    without SQLAlchemy, whose wrapper would say so."""
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection within pool_timeout
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated or exc.orig is None:
+            return exc.connection_invalidated
+        exc = exc.orig
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", 0) & 0xFF in _SQLITE_NOT_NOW
+    psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be one of its own
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own first line of a database error (never the SQL or its parameters)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -150,6 +206,46 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit at the boundary (request or CLI command), roll back on error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str, waiting: Callable[[], None] | None = None
+              ) -> Iterator[None]:
+    """Hold the database-wide lock ``name`` for the block: one holder at a time, across
+    processes and machines — a PostgreSQL advisory lock on a connection of its own (it ends
+    with that connection, so a killed holder or a restarted server frees it), or ``flock`` of a
+    file beside a SQLite database. ``waiting`` is called once if another holder makes us wait."""
+    if engine.dialect.name == "sqlite":
+        if not engine.url.database or engine.url.database == ":memory:":
+            yield
+            return
+        with open(f"{engine.url.database}.{name}-lock", "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if waiting:
+                    waiting()
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    key = {"k": int.from_bytes(hashlib.sha256(f"ctown:{name}".encode()).digest()[:8], "big",
+                               signed=True)}
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        if not conn.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), key):
+            if waiting:
+                waiting()
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), key)
+        yield
+    finally:
+        try:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), key)
+        except sa.exc.DBAPIError:
+            conn.invalidate()  # the server went away, and the lock with its session
+        conn.close()
 
 
 def driver_connection(conn: sa.Connection) -> Any:
@@ -183,6 +279,7 @@ def bulk_insert(session: Session, table: sa.Table, rows: list[dict[str, Any]]) -
     raw = driver_connection(session.connection())
     quoted = ", ".join(f'"{n}"' for n in names)
     dialect = session.get_bind().dialect
+    appendorder.before_insert(raw, table.name, dialect.name == "postgresql")
     if dialect.name != "postgresql":
         # The DB-API executemany with each column's own bind processor (JSON, UTC times): what
         # ``session.execute(insert, rows)`` does, without SQLAlchemy's per-row parameter

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 from functools import cached_property
@@ -11,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ctown import keyfiles
 
 
 class Settings(BaseSettings):
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     #: Department webhooks (部门推送回执), later.
     webhook_backend: Literal["console", "null", "memory"] = "console"
     demo_households: int = Field(default=20_000, ge=10)
+    #: The ledger keeps up by itself (``ctown.ledger.keeping``): a running server signs a
+    #: checkpoint this often while it writes; ``ctown ledger verify`` calls records pending
+    #: longer than ``ledger_pending_max_minutes`` a problem (written outside the platform).
+    ledger_checkpoint_minutes: int = Field(default=5, ge=1, le=1440)
+    ledger_pending_max_minutes: int = Field(default=15, ge=1)
     #: The county's configuration folder (配置目录, ``ctown.configdir``): its files override the
     #: packaged catalogue, department mappings, products, scorecards and grades. None: the packaged
     #: files are live and nothing can be approved (``docs/configuration.md``).
@@ -89,15 +95,11 @@ def default_var_dir() -> Path:
 
 
 def read_or_create_secret(path: Path, size: int) -> bytes:
-    """Read a random secret, or create it with mode 0600 (never readable by other users)."""
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_bytes(size)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value.hex())
-    return value
+    """Read a random secret, or create it with mode 0600 (never readable by other users), whole
+    or not at all; two processes creating it at once both get the first one's
+    (:mod:`ctown.keyfiles`)."""
+    text = keyfiles.read_or_create(path, lambda: secrets.token_bytes(size).hex().encode())
+    return bytes.fromhex(text.decode().strip())
 
 
 def get_settings(**overrides: Any) -> Settings:

@@ -14,10 +14,10 @@ from ctown.accounts import users
 from ctown.accounts.models import User
 from ctown.accounts.service import LoginRefused, authenticate, tokens_of
 from ctown.web.deps import (
+    DB_SESSION,
     PasswordChangeRequired,
     client_of,
     current_user,
-    get_db,
     get_settings,
     verify_csrf,
 )
@@ -59,7 +59,7 @@ class Me(BaseModel):
              responses={401: {"description": "wrong password or locked out"},
                         403: {"description": "a password must be set first (new_password)"},
                         422: {"description": "new_password refused by the password policy"}})
-def token(body: TokenRequest, request: Request, db: Session = Depends(get_db)
+def token(body: TokenRequest, request: Request, db: Session = DB_SESSION
           ) -> TokenOut | JSONResponse:
     settings = get_settings(request)
     try:
@@ -79,7 +79,7 @@ def token(body: TokenRequest, request: Request, db: Session = Depends(get_db)
 
 
 @router.get("/auth/tokens", response_model=list[TokenInfo])
-def my_tokens(user: User = Depends(current_user), db: Session = Depends(get_db)
+def my_tokens(user: User = Depends(current_user), db: Session = DB_SESSION
               ) -> list[TokenInfo]:
     """One's own API tokens in force (never the tokens themselves)."""
     return [TokenInfo.model_validate(t, from_attributes=True) for t in tokens_of(db, user.id)]
@@ -87,7 +87,7 @@ def my_tokens(user: User = Depends(current_user), db: Session = Depends(get_db)
 
 @router.delete("/auth/tokens/{token_id}", status_code=204, dependencies=[Depends(verify_csrf)])
 def revoke_my_token(token_id: int, user: User = Depends(current_user),
-                    db: Session = Depends(get_db)) -> Response:
+                    db: Session = DB_SESSION) -> Response:
     """Revoke one of one's own tokens; another's (or an unknown one) is not found."""
     users.revoke_token(db, user, user.id, token_id)
     return Response(status_code=204)

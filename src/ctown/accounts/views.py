@@ -19,10 +19,10 @@ from ctown.accounts.sessions import Timeouts, open_sessions
 from ctown.errors import DomainError, Invalid
 from ctown.i18n import Message, _
 from ctown.web.deps import (
+    DB_SESSION,
     Me,
     allowed,
     client_of,
-    get_db,
     get_settings,
     locale_of,
     session_id_of,
@@ -37,7 +37,7 @@ NAV = [
     {"href": "/admin/users", "label": _("用户管理"), "resource": "user", "purpose": "view"},
     {"href": "/account", "label": _("我的账号")},
 ]
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, DB_SESSION]
 # Feature gates from the one table; which users one reaches is the service's (users.py).
 Viewer = Annotated[User, Depends(allowed("user", "view"))]
 Manager = Annotated[User, Depends(allowed("user", "manage"))]

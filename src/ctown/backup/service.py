@@ -42,6 +42,7 @@ from ctown.backup.archive import (
 from ctown.collection.keys import KEY_FILE as COLLECTION_KEY
 from ctown.db import session_factory, utcnow
 from ctown.i18n import Message, _
+from ctown.ledger import tasks as ledger_tasks
 from ctown.ledger.note import NoteError, Signer
 from ctown.ledger.service import KEY_FILE as LEDGER_KEY
 from ctown.migrate import alembic_config
@@ -85,11 +86,15 @@ def backup(settings: Settings, engine: Engine, dest: Path, passphrase: str, *,
     with engine.connect() as conn:  # before the audit record below: it needs the tables
         if databases.revision(conn) is None:
             raise BackupRefused(Message(_("数据库尚未建立（没有迁移版本），请先运行 ctown db upgrade")))
-    files = {n: p.read_bytes() for n in key_files(settings)
-             if (p := settings.var_dir / n).is_file()}
+    files = _key_files(settings)
     fingerprint = _check_keys(settings, engine, files)
     with session_factory(engine).begin() as session:  # before the copy: the archive holds it
         audit(session, None, "backup.create", dest.name, kind=kind)
+        # …on the ledger under a signed checkpoint, so the archive's own tree head covers
+        # everything in it (and the restored county verifies against it).
+        ledger_tasks.append_all(session, settings)
+    if LEDGER_KEY not in files:  # the log's first append made its signing key just now
+        files = _key_files(settings)
     keys = Keys(passphrase, Kdf.new(scrypt_n))
     with _scratch(settings) as scratch:
         found = databases.dump(settings.sqlalchemy_url, scratch / "database")
@@ -105,6 +110,10 @@ def backup(settings: Settings, engine: Engine, dest: Path, passphrase: str, *,
         manifest = write_archive(dest, keys, (DATABASE_PARTS[kind], scratch / "database"),
                                  payload, manifest)
     return BackupResult(dest, manifest)
+
+
+def _key_files(settings: Settings) -> dict[str, bytes]:
+    return {n: p.read_bytes() for n in key_files(settings) if (p := settings.var_dir / n).is_file()}
 
 
 def _destination(dest: Path) -> Path:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ctown.accounts.models import User
 from ctown.catalogue.service import list_versions, load_catalogue
 from ctown.i18n import _
-from ctown.web.deps import current_user, get_db
+from ctown.web.deps import DB_SESSION, current_user
 from ctown.web.templating import render
 
 router = APIRouter()
@@ -30,7 +30,7 @@ DEPARTMENTS = {"psb": _("公安局户籍"), "nres": _("自然资源局"), "agri"
 
 @router.get("/catalogue", response_class=HTMLResponse)
 def catalogue_page(request: Request, user: Annotated[User, Depends(current_user)],
-                   db: Annotated[Session, Depends(get_db)]) -> HTMLResponse:
+                   db: Annotated[Session, DB_SESSION]) -> HTMLResponse:
     catalogue = load_catalogue()
     groups = [(cat, catalogue.in_category(cat.code)) for cat in catalogue.categories]
     return render(request, "catalogue/catalogue.html", user=user, catalogue=catalogue,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ctown.accounts.models import User
 from ctown.catalogue.service import load_catalogue
@@ -22,17 +23,17 @@ from ctown.collection.schemas import (
     TerminalOut,
 )
 from ctown.web.deps import (
+    DB_SESSION,
     allowed,
     client_of,
     current_user,
-    get_db,
     get_settings,
     optional_user,
     verify_csrf,
 )
 
 router = APIRouter(prefix="/collection", tags=["collection 采集点"])
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, DB_SESSION]
 # Feature gates from the one table; which terminals a user reaches is the service's.
 Viewer = Annotated[User, Depends(allowed("terminal", "view"))]
 Manager = Annotated[User, Depends(allowed("terminal", "manage"))]
@@ -64,8 +65,13 @@ async def upload_batch(request: Request, db: Db,
         if len(body) > protocol.MAX_ENVELOPE_BYTES:
             break  # enough to refuse as too large without holding all of it
     try:
-        receipt = service.receive_batch(
-            db, bytes(body), county_key=keys.county_private_key(get_settings(request)),
+        # In a worker thread, not on the event loop: it waits on the database (on SQLite for the
+        # write lock), and on the loop it would stall every other request, the upload whose
+        # commit it waits for among them — 8 concurrent uploads deadlocked for the 30 s busy
+        # timeout (tests/test_db_faults.py).
+        receipt = await run_in_threadpool(
+            service.receive_batch, db, bytes(body),
+            county_key=keys.county_private_key(get_settings(request)),
             cipher=request.app.state.cipher, catalogue=load_catalogue(), actor=actor,
             client=client_of(request))
     except service.Refused as exc:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from ctown import keyfiles
 from ctown.collection import protocol
 from ctown.settings import Settings, read_or_create_secret
 
@@ -27,10 +27,8 @@ def write_terminal_key(path: Path) -> tuple[str, str]:
     """A new terminal key file (owner-only) and its ``.pub`` beside it; returns (id, public key)."""
     key = protocol.new_terminal_key()
     public = protocol.raw_public(key.public_key())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(protocol.b64e(key.private_bytes_raw()) + "\n")
+    if not keyfiles.create(path, (protocol.b64e(key.private_bytes_raw()) + "\n").encode()):
+        raise FileExistsError(f"{path} exists: a terminal key is never overwritten")
     public_text = protocol.b64e(public)
     path.with_name(path.name + ".pub").write_text(public_text + "\n")
     return protocol.terminal_id_for(public), public_text

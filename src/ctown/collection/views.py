@@ -16,7 +16,7 @@ from ctown.collection.api import county_key_out
 from ctown.collection.validate import collectable
 from ctown.errors import DomainError
 from ctown.i18n import _
-from ctown.web.deps import allowed, get_db, locale_of, verify_csrf
+from ctown.web.deps import DB_SESSION, allowed, locale_of, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
@@ -27,7 +27,7 @@ NAV = [
     {"href": "/collection/terminals", "label": _("采集终端"), "resource": "terminal",
      "purpose": "view"},
 ]
-Db = Annotated[Session, Depends(get_db)]
+Db = Annotated[Session, DB_SESSION]
 # Feature gates from the one table; which terminals a user reaches is the service's.
 Viewer = Annotated[User, Depends(allowed("terminal", "view"))]
 Manager = Annotated[User, Depends(allowed("terminal", "manage"))]

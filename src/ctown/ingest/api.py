@@ -19,11 +19,11 @@ from ctown.ingest.schemas import CreditFileOut, PushBatchIn, PushBatchOut
 from ctown.ingest.service import push_for
 from ctown.privacy.service import COLLECT_YEARS
 from ctown.web.deps import (
+    DB_SESSION,
     LoginRequired,
     allowed,
     client_of,
     current_user,
-    get_db,
     locale_of,
     optional_user,
     verify_csrf,
@@ -33,7 +33,7 @@ router = APIRouter(tags=["ingest"])
 CONSENT_DESK = allowed("subject", "collect_consent")
 
 
-def department_key(request: Request, department: str, db: Session = Depends(get_db)) -> User:
+def department_key(request: Request, department: str, db: Session = DB_SESSION) -> User:
     """The department's machine account, from its push key (``Authorization: Bearer ctd_…``).
 
     Anything else is refused and logged as a denied access: no credentials or an unknown token
@@ -72,7 +72,7 @@ def push_result(batch: Batch, resent: bool) -> PushBatchOut:
 @router.post("/feeds/{department}/batches", response_model=PushBatchOut)
 def push(request: Request, department: str, body: PushBatchIn,
          user: User = Depends(department_key),
-         db: Session = Depends(get_db)) -> PushBatchOut:
+         db: Session = DB_SESSION) -> PushBatchOut:
     """Push a batch of rows in the department's own column names, with the department's key;
     the answer says what became of every row (accepted / quarantined with reasons /
     duplicate)."""
@@ -83,7 +83,7 @@ def push(request: Request, department: str, body: PushBatchIn,
 
 @router.get("/subjects/{subject_id}/credit-file", response_model=CreditFileOut)
 def subject_credit_file(request: Request, subject_id: int, as_of: dt.date | None = None,
-                        user: User = Depends(current_user), db: Session = Depends(get_db)
+                        user: User = Depends(current_user), db: Session = DB_SESSION
                         ) -> CreditFileOut:
     """Current value and history of every indicator; ``as_of=YYYY-MM-DD``: what was known then."""
     return credit_file(db, user, subject_id, as_of, locale_of(request))
@@ -99,7 +99,7 @@ class CollectionConsentIn(BaseModel):
 
 @router.post("/subjects/{subject_id}/collection-consent", dependencies=[Depends(verify_csrf)])
 def collection_consent(request: Request, subject_id: int, body: CollectionConsentIn,
-                       user: User = Depends(CONSENT_DESK), db: Session = Depends(get_db)
+                       user: User = Depends(CONSENT_DESK), db: Session = DB_SESSION
                        ) -> dict[str, object]:
     """Record the household's collection consent and release the values held until it."""
     consent, released = grant_and_release(db, request.app.state.cipher, user,

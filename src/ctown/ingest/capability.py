@@ -1,7 +1,7 @@
 """Department feeds and the credit file (部门数据归集, 信用档案) in the capability contract
 (:mod:`ctown.capabilities`)."""
 
-from ctown.capabilities import Capability, LedgerSource
+from ctown.capabilities import Capability, EncryptedColumns, LedgerSource
 
 CAPABILITY = Capability(
     name="ingest",
@@ -20,5 +20,17 @@ CAPABILITY = Capability(
                      ("id", "subject_id", "indicator_code", "value_num", "value_text",
                       "observed_on", "batch_id", "department", "catalogue_version",
                       "recorded_at", "digest")),
+    ),
+    encrypted=(
+        # Rows that could not be loaded, kept whole (they hold resident IDs) until fixed.
+        EncryptedColumns("ctown.ingest.models:QuarantinedRow", ("payload",),
+                         "ctown.ingest.encrypted:quarantined_row", ("batch_id", "seq")),
+        # Values waiting for the household's collection consent (授权暂存).
+        EncryptedColumns("ctown.ingest.models:HeldValue", ("value",),
+                         "ctown.ingest.encrypted:held_value",
+                         ("batch_id", "seq", "indicator_code", "subject_id")),
+        # Rows of a consent register that could not be used.
+        EncryptedColumns("ctown.ingest.models:ConsentReject", ("payload",),
+                         "ctown.ingest.encrypted:consent_reject", ("file_sha256", "row_no")),
     ),
 )

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from ctown.i18n import _, translate
+from ctown.i18n import Message, _, translate
 
 if TYPE_CHECKING:  # the click typer vendors, whose Context TyperGroup.parse_args is typed with
     from typer import _click
@@ -84,7 +84,11 @@ def load(paths: Annotated[list[Path], typer.Argument(help="files or folders")],
             if event == "end" or (event == "start" and item.kind == "regions"):
                 bar.advance(task)
 
-        totals = run(factory, cipher, planned, hook=hook, skipped=skipped)
+        def waiting() -> None:
+            console.print(str(Message(_("该数据库正在进行另一个导入：等它完成后再继续（已导入的文件不会再次导入）"))),
+                          highlight=False, soft_wrap=True)
+
+        totals = run(factory, cipher, planned, hook=hook, skipped=skipped, waiting=waiting)
     result = totals.to_json()
     if as_json:
         print(json.dumps(result, ensure_ascii=False, sort_keys=True))

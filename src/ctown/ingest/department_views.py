@@ -12,7 +12,7 @@ from ctown.accounts.models import User
 from ctown.i18n import _
 from ctown.ingest import feeds
 from ctown.ingest.mapping import load_mappings
-from ctown.web.deps import allowed, get_db, verify_csrf
+from ctown.web.deps import DB_SESSION, allowed, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
@@ -23,7 +23,7 @@ DONE = {"added": _("部门已登记：请签发报送密钥"), "revoked": _("该
 
 @router.get("/admin/departments", response_class=HTMLResponse)
 def departments(request: Request, user: User = Depends(VIEW),
-                db: Session = Depends(get_db)) -> HTMLResponse:
+                db: Session = DB_SESSION) -> HTMLResponse:
     rows = feeds.list_departments(db, user)
     mappings = {c: (m.name_zh, m.name_en) for c, m in load_mappings().items()}
     return render(request, "ingest/departments.html", user=user, rows=rows, mappings=mappings,
@@ -33,7 +33,7 @@ def departments(request: Request, user: User = Depends(VIEW),
 @router.post("/admin/departments", dependencies=[Depends(verify_csrf)])
 def department_add(code: str = Form(...), name: str = Form(...), contact: str = Form(""),
                    mapping: str = Form(""), user: User = Depends(MANAGE),
-                   db: Session = Depends(get_db)) -> RedirectResponse:
+                   db: Session = DB_SESSION) -> RedirectResponse:
     made = feeds.add_department(db, user, code=code, name=name, contact=contact,
                                 mapping=mapping or None)
     return RedirectResponse(f"/admin/departments/{made.code}?done=added", status_code=303)
@@ -52,34 +52,34 @@ def _page(request: Request, db: Session, user: User, code: str,
 
 @router.get("/admin/departments/{code}", response_class=HTMLResponse)
 def department(request: Request, code: str, user: User = Depends(VIEW),
-               db: Session = Depends(get_db)) -> HTMLResponse:
+               db: Session = DB_SESSION) -> HTMLResponse:
     return _page(request, db, user, code)
 
 
 @router.post("/admin/departments/{code}/keys", response_class=HTMLResponse,
              dependencies=[Depends(verify_csrf)])
 def key_issue(request: Request, code: str, user: User = Depends(MANAGE),
-              db: Session = Depends(get_db)) -> HTMLResponse:
+              db: Session = DB_SESSION) -> HTMLResponse:
     return _page(request, db, user, code, feeds.issue_key(db, user, code))
 
 
 @router.post("/admin/departments/{code}/keys/rotate", response_class=HTMLResponse,
              dependencies=[Depends(verify_csrf)])
 def key_rotate(request: Request, code: str, grace_hours: int = Form(feeds.GRACE_HOURS),
-               user: User = Depends(MANAGE), db: Session = Depends(get_db)) -> HTMLResponse:
+               user: User = Depends(MANAGE), db: Session = DB_SESSION) -> HTMLResponse:
     return _page(request, db, user, code, feeds.rotate_key(db, user, code, grace_hours))
 
 
 @router.post("/admin/departments/{code}/keys/revoke", dependencies=[Depends(verify_csrf)])
 def key_revoke(code: str, user: User = Depends(MANAGE),
-               db: Session = Depends(get_db)) -> RedirectResponse:
+               db: Session = DB_SESSION) -> RedirectResponse:
     feeds.revoke_keys(db, user, code)
     return RedirectResponse(f"/admin/departments/{code}?done=revoked", status_code=303)
 
 
 @router.post("/admin/departments/{code}/active", dependencies=[Depends(verify_csrf)])
 def department_active(code: str, active: bool = Form(...), user: User = Depends(MANAGE),
-                      db: Session = Depends(get_db)) -> RedirectResponse:
+                      db: Session = DB_SESSION) -> RedirectResponse:
     feeds.set_active(db, user, code, active)
     return RedirectResponse(f"/admin/departments/{code}?done={'enabled' if active else 'disabled'}",
                             status_code=303)

@@ -28,7 +28,7 @@ from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.crypto import FieldCipher
 from ctown.db import page_offset, utcnow
-from ctown.errors import Forbidden, Invalid
+from ctown.errors import Conflict, Forbidden, Invalid
 from ctown.i18n import Message, _
 from ctown.ingest import feeds, hold
 from ctown.ingest.access import BATCHES
@@ -101,6 +101,29 @@ def new_batch(session: Session, *, department: str, external_id: str, source_nam
     return batch
 
 
+def claim_batch(session: Session, **batch: Any) -> Batch | None:
+    """:func:`new_batch`, or None when another transaction loaded the same batch meanwhile.
+
+    Two loads of one batch at once (the same push sent twice, a file loaded by two commands)
+    both find no batch; the second insert of its key waits for the first transaction and then
+    meets the unique key (department, external_id). In a savepoint, that is an answer — the
+    batch is loaded, :func:`loaded_meanwhile` — instead of an error of the whole request."""
+    try:
+        with session.begin_nested():
+            return new_batch(session, **batch)
+    except sa.exc.IntegrityError:
+        return None
+
+
+def loaded_meanwhile(session: Session, department: str, external_id: str) -> Batch:
+    """The batch a concurrent load committed, once :func:`claim_batch` found its key taken."""
+    batch = find_batch(session, department, external_id)
+    if batch is None or batch.status != "done":
+        raise Conflict(Message(_("批次 {batch} 正由另一个导入同时处理：请稍后重新发送"),
+                               {"batch": external_id}))
+    return batch
+
+
 def _report(path: str, batch: Batch, status: str) -> LoadReport:
     if status == "already_loaded":  # a re-sent file: every row is recognised as a duplicate
         return LoadReport(path, batch.department, status, batch.id, received=batch.received,
@@ -125,9 +148,12 @@ def load_file(session: Session, cipher: FieldCipher, path: Path, department: str
         return _report(str(path), existing, "already_loaded")
     now = now or utcnow()
     catalogue = load_catalogue()
-    batch = new_batch(session, department=department, external_id=info.sha256,
-                       source_name=path.name, channel="file", catalogue=catalogue,
-                       mapping_version=mapping.version, actor_id=actor_id, now=now)
+    batch = claim_batch(session, department=department, external_id=info.sha256,
+                        source_name=path.name, channel="file", catalogue=catalogue,
+                        mapping_version=mapping.version, actor_id=actor_id, now=now)
+    if batch is None:
+        return _report(str(path), loaded_meanwhile(session, department, info.sha256),
+                       "already_loaded")
     load = BatchLoad(session, cipher, mapping, catalogue, batch, now=now, directory=directory)
     if feed is not None and not feed.done:
         for prepared in feed.chunks:
@@ -212,9 +238,11 @@ def push_batch(session: Session, cipher: FieldCipher, *, department: str, batch_
                               {"limit": MAX_PUSH_ROWS, "count": len(rows)}))
     now = now or utcnow()
     catalogue = load_catalogue()
-    batch = new_batch(session, department=department, external_id=batch_id,
-                       source_name=f"api:{batch_id}", channel="api", catalogue=catalogue,
-                       mapping_version=layout.version, actor_id=actor_id, now=now)
+    batch = claim_batch(session, department=department, external_id=batch_id,
+                        source_name=f"api:{batch_id}", channel="api", catalogue=catalogue,
+                        mapping_version=layout.version, actor_id=actor_id, now=now)
+    if batch is None:  # the same batch pushed twice at once: this is the re-send
+        return loaded_meanwhile(session, department, batch_id), True
     load = BatchLoad(session, cipher, layout, catalogue, batch, now=now, keep_results=True)
     for chunk in records_to_chunks(rows, keep_blank=True, first=0):
         load.add(Chunk(chunk.frame.with_columns(pl.col(ROW) + 1)), seqs=chunk.frame[ROW])
@@ -264,9 +292,11 @@ def record_values(session: Session, *, actor: Any, department: str, source: str,
     _check_subjects(session, {r[0] for r in rows})
     now = now or utcnow()
     actor_id = getattr(actor, "id", actor if isinstance(actor, int) else None)
-    batch = new_batch(session, department=department, external_id=external, source_name=source,
-                       channel="service", catalogue=catalogue, mapping_version=None,
-                       actor_id=actor_id, now=now)
+    batch = claim_batch(session, department=department, external_id=external,
+                        source_name=source, channel="service", catalogue=catalogue,
+                        mapping_version=None, actor_id=actor_id, now=now)
+    if batch is None:
+        return loaded_meanwhile(session, department, external)
     frame = pl.DataFrame(rows, orient="row", schema={
         "subject_id": pl.Int64, "indicator_code": pl.String, "value_num": pl.Float64,
         "value_text": pl.String, "observed_on": pl.Date}).with_row_index("__seq__").with_columns(

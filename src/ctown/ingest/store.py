@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.orm import Session
 
+from ctown import appendorder
 from ctown.db import driver_connection
 
 VALUE_COLUMNS = ("subject_id", "indicator_code", "value_num", "value_text", "observed_on",
@@ -82,6 +83,7 @@ class Store:
         if frame.is_empty():
             return
         data = self._prepare(frame, VALUE_COLUMNS)
+        appendorder.before_insert(self.raw, "indicator_values", self.dialect == "postgresql")
         if self.dialect == "postgresql":
             self._copy("indicator_values", data)
             return

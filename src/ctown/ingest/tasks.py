@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.crypto import FieldCipher
-from ctown.db import transaction
+from ctown.db import exclusive, transaction
 from ctown.errors import DomainError
 from ctown.i18n import Message, _
 from ctown.ingest.mapping import dependency_order, load_mappings
@@ -166,10 +166,22 @@ Hook = Callable[[Planned, str, int], None]  # (file, event: start|rows|end, rows
 
 def run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Planned], *,
         actor_id: int | None = None, hook: Hook | None = None,
-        skipped: list[str] | None = None) -> Totals:
+        skipped: list[str] | None = None, waiting: Callable[[], None] | None = None) -> Totals:
     """Load the planned files; a file that cannot be read is recorded as failed and the others
     still load. Each file is loaded whole or not at all: small files share a transaction
-    (:class:`Group`), a long one has its own."""
+    (:class:`Group`), a long one has its own.
+
+    One load at a time per database (导入锁): a second ``ctown ingest`` started meanwhile waits
+    (``waiting`` is told), then finds the batches done and loads nothing again. Without it two
+    loads of one county at once ended with the second failing on a batch's key, or — the
+    consent register being no batch — with every household's consent granted twice (362
+    grants for 181 households on PostgreSQL; #12 item 8)."""
+    with exclusive(factory.kw["bind"], "ingest", waiting):
+        return _run(factory, cipher, planned, actor_id=actor_id, hook=hook, skipped=skipped)
+
+
+def _run(factory: sessionmaker[Session], cipher: FieldCipher, planned: list[Planned], *,
+         actor_id: int | None, hook: Hook | None, skipped: list[str] | None) -> Totals:
     reports: list[LoadReport] = []
     consents: list[dict[str, Any]] = []
     regions: dict[str, int] = {}

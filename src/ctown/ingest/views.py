@@ -22,7 +22,7 @@ from ctown.ingest.hold import grant_and_release, held_overview, held_summary
 from ctown.ingest.mapping import load_mappings
 from ctown.ingest.service import list_batches
 from ctown.privacy.service import revoke_consent
-from ctown.web.deps import allowed, current_user, get_db, locale_of, verify_csrf
+from ctown.web.deps import DB_SESSION, allowed, current_user, locale_of, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter()
@@ -59,7 +59,7 @@ def _departments() -> dict[str, tuple[str, str]]:
 
 @router.get("/ingest/batches", response_class=HTMLResponse)
 def batches(request: Request, page: int = 1, user: User = Depends(BATCHES),
-            db: Session = Depends(get_db)) -> HTMLResponse:
+            db: Session = DB_SESSION) -> HTMLResponse:
     rows = list_batches(db, user, page)
     return render(request, "ingest/batches.html", user=user, batches=rows,
                   departments=_departments(), page=page)
@@ -67,7 +67,7 @@ def batches(request: Request, page: int = 1, user: User = Depends(BATCHES),
 
 @router.get("/ingest/quarantine", response_class=HTMLResponse)
 def quarantine(request: Request, department: str = "", status: str = "open", page: int = 1,
-               user: User = Depends(QUARANTINE), db: Session = Depends(get_db)
+               user: User = Depends(QUARANTINE), db: Session = DB_SESSION
                ) -> HTMLResponse:
     result = q.list_rows(db, request.app.state.cipher, user, department=department or None,
                          status=status, page=page)
@@ -78,7 +78,7 @@ def quarantine(request: Request, department: str = "", status: str = "open", pag
 
 @router.get("/ingest/quarantine/{row_id}", response_class=HTMLResponse)
 def quarantine_row(request: Request, row_id: int, user: User = Depends(QUARANTINE),
-                   db: Session = Depends(get_db)) -> HTMLResponse:
+                   db: Session = DB_SESSION) -> HTMLResponse:
     item = q.row_detail(db, request.app.state.cipher, user, row_id)
     return render(request, "ingest/quarantine_row.html", user=user, item=item)
 
@@ -86,7 +86,7 @@ def quarantine_row(request: Request, row_id: int, user: User = Depends(QUARANTIN
 @router.post("/ingest/quarantine/{row_id}/fix", dependencies=[Depends(verify_csrf)])
 async def quarantine_fix(request: Request, row_id: int,
                          user: User = Depends(RESOLVE),
-                         db: Session = Depends(get_db)) -> RedirectResponse:
+                         db: Session = DB_SESSION) -> RedirectResponse:
     form = await request.form()
     changes = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("col:")}
     cipher = request.app.state.cipher
@@ -101,7 +101,7 @@ async def quarantine_fix(request: Request, row_id: int,
 def quarantine_replay(request: Request, department: str = Form(""),
                       ids: list[int] = Form(default_factory=list),
                       user: User = Depends(RESOLVE),
-                      db: Session = Depends(get_db)) -> RedirectResponse:
+                      db: Session = DB_SESSION) -> RedirectResponse:
     q.replay(db, request.app.state.cipher, user, ids=ids or None, department=department or None)
     return RedirectResponse(f"/ingest/quarantine?department={department}&done=replayed",
                             status_code=303)
@@ -110,14 +110,14 @@ def quarantine_replay(request: Request, department: str = Form(""),
 @router.post("/ingest/quarantine/discard", dependencies=[Depends(verify_csrf)])
 def quarantine_discard(ids: list[int] = Form(default_factory=list),
                        user: User = Depends(RESOLVE),
-                       db: Session = Depends(get_db)) -> RedirectResponse:
+                       db: Session = DB_SESSION) -> RedirectResponse:
     q.discard(db, user, ids)
     return RedirectResponse("/ingest/quarantine?done=discarded", status_code=303)
 
 
 @router.get("/ingest/matches", response_class=HTMLResponse)
 def matches(request: Request, user: User = Depends(MATCHES),
-            db: Session = Depends(get_db)) -> HTMLResponse:
+            db: Session = DB_SESSION) -> HTMLResponse:
     items = q.list_matches(db, request.app.state.cipher, user)
     return render(request, "ingest/matches.html", user=user, items=items,
                   departments=_departments())
@@ -126,14 +126,14 @@ def matches(request: Request, user: User = Depends(MATCHES),
 @router.post("/ingest/matches/{match_id}", dependencies=[Depends(verify_csrf)])
 def decide(request: Request, match_id: int, decision: str = Form(...),
            user: User = Depends(DECIDE),
-           db: Session = Depends(get_db)) -> RedirectResponse:
+           db: Session = DB_SESSION) -> RedirectResponse:
     q.decide(db, request.app.state.cipher, user, match_id, confirm=decision == "confirm")
     return RedirectResponse("/ingest/matches", status_code=303)
 
 
 @router.get("/subjects/{subject_id}/credit-file", response_class=HTMLResponse)
 def credit_file_page(request: Request, subject_id: int, as_of: dt.date | None = None,
-                     user: User = Depends(current_user), db: Session = Depends(get_db)
+                     user: User = Depends(current_user), db: Session = DB_SESSION
                      ) -> HTMLResponse:
     cf = credit_file(db, user, subject_id, as_of, locale_of(request))
     return render(request, "ingest/credit_file.html", user=user, cf=cf,
@@ -148,7 +148,7 @@ def _indicator_names() -> dict[str, tuple[str, str]]:
 
 @router.get("/ingest/held", response_class=HTMLResponse)
 def held_page(request: Request, user: User = Depends(HELD),
-              db: Session = Depends(get_db)) -> HTMLResponse:
+              db: Session = DB_SESSION) -> HTMLResponse:
     """Counts per indicator of the values waiting for a collection consent (never values)."""
     rows = held_overview(db, user)
     return render(request, "ingest/held.html", user=user, rows=rows, names=_indicator_names())
@@ -157,7 +157,7 @@ def held_page(request: Request, user: User = Depends(HELD),
 @router.get("/subjects/{subject_id}/consent", response_class=HTMLResponse)
 def consent_page(request: Request, subject_id: int,
                  user: User = Depends(DESK),
-                 db: Session = Depends(get_db)) -> HTMLResponse:
+                 db: Session = DB_SESSION) -> HTMLResponse:
     summary = held_summary(db, user, subject_id, utcnow())
     return render(request, "ingest/consent.html", user=user, s=summary,
                   names=_indicator_names(), today=rules.today().isoformat(),
@@ -170,7 +170,7 @@ def consent_page(request: Request, subject_id: int,
 def consent_grant(request: Request, subject_id: int, signed_on: dt.date = Form(...),
                   form_no: str = Form(""), years: int = Form(3),
                   user: User = Depends(DESK),
-                  db: Session = Depends(get_db)) -> RedirectResponse:
+                  db: Session = DB_SESSION) -> RedirectResponse:
     grant_and_release(db, request.app.state.cipher, user, subject_id=subject_id,
                       signed_on=signed_on, form_no=form_no, years=years)
     return RedirectResponse(f"/subjects/{subject_id}/consent?done=granted", status_code=303)
@@ -180,6 +180,6 @@ def consent_grant(request: Request, subject_id: int, signed_on: dt.date = Form(.
              dependencies=[Depends(verify_csrf)])
 def consent_revoke(subject_id: int, consent_id: int,
                    user: User = Depends(DESK),
-                   db: Session = Depends(get_db)) -> RedirectResponse:
+                   db: Session = DB_SESSION) -> RedirectResponse:
     revoke_consent(db, user, consent_id)
     return RedirectResponse(f"/subjects/{subject_id}/consent?done=revoked", status_code=303)

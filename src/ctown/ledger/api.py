@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from ctown.accounts.models import User
 from ctown.ledger import receipts, service
 from ctown.settings import Settings
-from ctown.web.deps import current_user, get_db, get_settings
+from ctown.web.deps import DB_SESSION, current_user, get_settings
 
 router = APIRouter(tags=["ledger"])
 
 
 @router.get("/ledger/checkpoint", response_model=None)
-def checkpoint(format: str = "json", db: Session = Depends(get_db),
+def checkpoint(format: str = "json", db: Session = DB_SESSION,
                settings: Settings = Depends(get_settings)) -> Response | dict[str, Any]:
     """The latest signed checkpoint (``?format=note`` gives the C2SP signed note as text)."""
     log = service.open_log(db, settings)
@@ -34,7 +34,7 @@ def checkpoint(format: str = "json", db: Session = Depends(get_db),
 
 
 @router.get("/ledger/key")
-def key(db: Session = Depends(get_db), settings: Settings = Depends(get_settings)
+def key(db: Session = DB_SESSION, settings: Settings = Depends(get_settings)
         ) -> dict[str, str]:
     log = service.open_log(db, settings)
     return {"origin": log.origin, "hash": log.hash_alg, "vkey": log.vkey}
@@ -43,7 +43,7 @@ def key(db: Session = Depends(get_db), settings: Settings = Depends(get_settings
 @router.get("/ledger/proof/inclusion")
 def inclusion(leaf_index: int | None = None, tree_size: int | None = None,
               kind: str | None = None, ref: int | None = None,
-              _user: User = Depends(current_user), db: Session = Depends(get_db)
+              _user: User = Depends(current_user), db: Session = DB_SESSION
               ) -> dict[str, Any]:
     """By leaf (``leaf_index``) or by record (``kind`` + ``ref``, e.g. change_event + its id)."""
     if leaf_index is None and kind is not None and ref is not None:
@@ -53,14 +53,14 @@ def inclusion(leaf_index: int | None = None, tree_size: int | None = None,
 
 @router.get("/ledger/proof/consistency")
 def consistency(first: int = Query(ge=0), second: int | None = None,
-                _user: User = Depends(current_user), db: Session = Depends(get_db)
+                _user: User = Depends(current_user), db: Session = DB_SESSION
                 ) -> dict[str, Any]:
     return service.consistency(db, first, second)
 
 
 @router.get("/ledger/receipt/{leaf_index}")
 def receipt(leaf_index: int, user: User = Depends(current_user),
-            db: Session = Depends(get_db), settings: Settings = Depends(get_settings)
+            db: Session = DB_SESSION, settings: Settings = Depends(get_settings)
             ) -> JSONResponse:
     """The offline proof file of one record, as a download."""
     body = receipts.receipt_for(db, settings, user, leaf_index)

@@ -10,6 +10,7 @@ CAPABILITY = Capability(
     models="ctown.ledger.models",
     api="ctown.ledger.api:router",
     cli="ctown.ledger.cli:register",
+    install="ctown.ledger.keeping:install_app",
     demo="ctown.ledger.demo:build",
     status="ctown.ledger.status:counts",
     jobs=(

@@ -7,6 +7,7 @@ given key verifies, else 1; ``verify`` 0 when the log and the database agree, el
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -118,8 +119,8 @@ def verify_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output
     """Recompute the tree from the database; check checkpoints and every record it covers."""
     from ctown.ledger.integrity import verify_log
 
-    with database() as (_settings, factory), factory() as session:
-        report = verify_log(session)
+    with database() as (settings, factory), factory() as session:
+        report = verify_log(session, dt.timedelta(minutes=settings.ledger_pending_max_minutes))
     if as_json:
         print(json.dumps(report.as_json(), ensure_ascii=False, sort_keys=True, indent=1))
     else:

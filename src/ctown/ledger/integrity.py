@@ -4,11 +4,15 @@
 2. Check every signed checkpoint: signature by the log key, origin, and root at its size.
 3. Re-derive every leaf from the source row it covers: a changed row is *altered*, a missing one
    *deleted*; a source row below the log's high-water mark that no leaf covers was *inserted*.
-Rows above the high-water mark are only *pending* (not yet appended), not a problem.
+Rows above the high-water mark are *pending* (not yet appended). Every platform writer appends in
+its own commit (:mod:`ctown.ledger.keeping`), so records still pending when the newest checkpoint
+is older than ``max_pending_age`` were written outside the platform, or by a process that could not
+append: a problem (*pending*), not a footnote.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ctown.capabilities import optional_module
+from ctown.db import utcnow
 from ctown.ledger import merkle, service
 from ctown.ledger.models import LedgerCheckpoint, LedgerLog
 from ctown.ledger.note import NoteError, Verifier, open_checkpoint
@@ -28,7 +33,7 @@ MAX_LISTED = 1000
 
 @dataclass
 class Problem:
-    problem: str  # altered | deleted | inserted | tree | checkpoint
+    problem: str  # altered | deleted | inserted | pending | tree | checkpoint
     kind: str | None = None
     ref: int | None = None
     leaf_index: int | None = None
@@ -82,7 +87,9 @@ class Report:
                f"不一致 / FAILED: {self.problem_count} problem(s)")
 
 
-def verify_log(session: Session) -> Report:
+def verify_log(session: Session, max_pending_age: dt.timedelta | None = None) -> Report:
+    """Check the log against the database; ``max_pending_age``: how long records may stay
+    pending before it is a problem (None: pending records are only counted)."""
     log = service.get_log(session)
     report = Report()
     if log is None:
@@ -96,7 +103,21 @@ def verify_log(session: Session) -> Report:
     report.root = roots.get(log.size, b"").hex()
     _check_checkpoints(log, checkpoints, roots, report)
     _check_records(session, tree, leaf_hashes, report)
+    if max_pending_age is not None:
+        since = checkpoints[-1].created_at if checkpoints else log.created_at
+        _check_pending_age(report, utcnow() - since, max_pending_age)
     return report
+
+
+def _check_pending_age(report: Report, age: dt.timedelta, limit: dt.timedelta) -> None:
+    if age <= limit:
+        return
+    minutes = int(age.total_seconds() // 60)
+    for kind, count in report.pending.items():
+        if count:
+            report.add(Problem("pending", kind, detail=(
+                f"{count} 条记录未上链，最新检查点已是 {minutes} 分钟前 / {count} records not on "
+                f"the log, the newest checkpoint is {minutes} minutes old")))
 
 
 def _expected_nodes(hasher: merkle.Hasher, frontier: list[bytes], index: int,

@@ -5,7 +5,6 @@ Services never commit; the caller (request, CLI command, task) owns the transact
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown import keyfiles
 from ctown.errors import Conflict, Invalid, NotFound
 from ctown.i18n import Message, _
 from ctown.ledger import merkle
@@ -39,16 +39,11 @@ def key_path(settings: Settings) -> Path:
 
 
 def load_signer(settings: Settings, origin: str | None = None) -> Signer:
-    """The log's Ed25519 key (Go ``PRIVATE+KEY+…`` form), created on first use, owner-only."""
-    path = key_path(settings)
-    if path.exists():
-        return Signer.from_skey(path.read_text())
-    signer = Signer.generate(origin or f"ctown.local/ledger/{secrets.token_hex(4)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(signer.skey + "\n")
-    return signer
+    """The log's Ed25519 key (Go ``PRIVATE+KEY+…`` form), created on first use, owner-only,
+    whole or not at all (two processes creating it at once both sign with the first one's)."""
+    skey = keyfiles.read_or_create(key_path(settings), lambda: (Signer.generate(
+        origin or f"ctown.local/ledger/{secrets.token_hex(4)}").skey + "\n").encode())
+    return Signer.from_skey(skey.decode())
 
 
 # -- the log -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Batch work of the ledger: append what the sources hold beyond the log, then sign a checkpoint.
 
-``append_pending`` is what ingest, the demo and ``ctown ledger checkpoint`` call: one batch per
-call (call again while it returns a positive number). Each source is read in id order after the
+``append_pending`` is what every writer's commit (:mod:`ctown.ledger.keeping`), the demo and
+``ctown ledger checkpoint`` call: one batch per call (call again while it returns a positive
+number). Each source is read in id order after the
 largest id the log already holds, so appending is idempotent and resumable.
 """
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from ctown.ledger import service
-from ctown.ledger.sources import all_sources, leaf_bytes
+from ctown.ledger.sources import all_sources
 from ctown.settings import get_settings
 
 if TYPE_CHECKING:
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 BATCH = 20_000
 
 
-def append_pending(session: Session, settings: Settings | None = None, batch: int = BATCH) -> int:
-    """Append up to ``batch`` new source records (all kinds) and sign a checkpoint; returns how
+def append_pending(session: Session, settings: Settings | None = None, batch: int = BATCH,
+                   *, sign: bool = True) -> int:
+    """Append up to ``batch`` new source records (all kinds) and sign a checkpoint (unless
+    ``sign`` is false: a writer's own commit, see :mod:`ctown.ledger.keeping`); returns how
     many were appended (0 when the log is up to date). Settings default to the environment's
     (they locate the signing key in ``var/`` and choose the hash of a new log)."""
     settings = settings or get_settings()
@@ -33,12 +36,13 @@ def append_pending(session: Session, settings: Settings | None = None, batch: in
         room = batch - len(leaves)
         if room <= 0:
             break
-        rows = source.after(session, tree.high_water(kind), room)
-        leaf = tree.hasher.leaves(leaf_bytes(kind, ref, record) for ref, record in rows)
+        rows = source.leaves_after(session, tree.high_water(kind), room)
+        leaf = tree.hasher.leaves(data for _, data in rows)
         leaves.extend(zip([kind] * len(rows), [ref for ref, _ in rows], leaf, strict=True))
     if leaves:
         service.append(session, settings, leaves)
-        service.make_checkpoint(session, settings)
+        if sign:
+            service.make_checkpoint(session, settings)
     return len(leaves)
 
 

@@ -55,7 +55,8 @@ def rotate_cmd(batch: Annotated[int, typer.Option(help="rows per transaction")] 
 
 @keys_app.command("retire")
 def retire_cmd() -> None:
-    """Retire every key version that no stored value uses any more."""
+    """Retire the old key versions once no stored value uses them (refused, exit 2, naming each
+    table.column still under one, until ``ctown keys rotate`` is complete)."""
     from ctown.privacy.keyring import open_cipher
     from ctown.privacy.rotation import retire_unused
 

@@ -1,6 +1,12 @@
 """Key rotation (动态加密): add a key version, re-encrypt every encrypted field with it in small
 batches while the platform stays online, and retire versions nothing uses any more.
 
+Every encrypted column is one a capability declares (``Capability.encrypted``): the subjects'
+resident IDs and phone numbers, the ingest's quarantined rows, values held until consent and
+consent-register rejects. Privacy sits below the ingest and knows none of them by name; a
+column left undeclared would stay under the old version and be lost when it is retired, so
+retiring is refused while any declared column still holds a value under a version it retires.
+
 Resumable by construction: a batch takes the next rows whose value is not yet under the active
 version (the version is the prefix of every ciphertext), so an interrupted run simply continues.
 Each row is written back only if it still holds the value that was read (compare-and-set), so a
@@ -10,7 +16,8 @@ rotate, so look-ups by resident ID keep working throughout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +25,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ctown.audit import audit
+from ctown.capabilities import CapabilityError, EncryptedColumns, capabilities
 from ctown.crypto import FieldCipher
 from ctown.db import rowcount
+from ctown.errors import Conflict
+from ctown.i18n import Message, _
+from ctown.privacy.models import AuditEvent
 
 
 @dataclass(frozen=True)
@@ -33,18 +44,36 @@ class EncryptedColumn:
     needs: tuple[str, ...] = ()
 
 
-def _subject_aad(column: str) -> Callable[[dict[str, Any]], str]:
-    from ctown.registry.service import subject_aad
-
-    return lambda row: subject_aad(column, row["id_index"])
+class KeyVersionInUse(Conflict):
+    """A key version to retire still encrypts stored values; nothing was retired."""
 
 
 def encrypted_columns() -> list[EncryptedColumn]:
-    """Every encrypted field of the platform (resident IDs and phone numbers of subjects)."""
-    return [EncryptedColumn("subjects", "id_cipher", "id", _subject_aad("id_cipher"),
-                            ("id_index",)),
-            EncryptedColumn("subjects", "phone_cipher", "id", _subject_aad("phone_cipher"),
-                            ("id_index",))]
+    """Every encrypted column the capabilities declare, in capability order (the subjects'
+    first); a column declared twice is an error, as a ledger source declared twice is."""
+    found: dict[tuple[str, str], EncryptedColumn] = {}
+    for cap in capabilities():
+        for declared in cap.encrypted:
+            table = declared.table().name
+            for column in declared.columns:
+                if (table, column) in found:
+                    raise CapabilityError(f"encrypted column {table}.{column} declared twice "
+                                          f"(again by {cap.name})")
+                found[table, column] = EncryptedColumn(table, column, declared.id_column,
+                                                       _row_aad(declared, column),
+                                                       declared.needs)
+    return list(found.values())
+
+
+def _row_aad(declared: EncryptedColumns, column: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: _aad_function(declared)(column, row)
+
+
+@functools.cache
+def _aad_function(declared: EncryptedColumns) -> Callable[[str, Mapping[str, Any]], str]:
+    # Imported on first use: every command opening the key ring reads the declarations, and the
+    # ingest's functions bring Polars with them.
+    return declared.aad_function()
 
 
 @dataclass
@@ -65,15 +94,25 @@ def version_counts(session: Session, columns: list[EncryptedColumn] | None = Non
                    ) -> dict[int, int]:
     """How many stored values each key version encrypts (decides what may be retired)."""
     counts: dict[int, int] = {}
+    for per_column in column_version_counts(session, columns).values():
+        for version, n in per_column.items():
+            counts[version] = counts.get(version, 0) + n
+    return dict(sorted(counts.items()))
+
+
+def column_version_counts(session: Session, columns: list[EncryptedColumn] | None = None
+                          ) -> dict[str, dict[int, int]]:
+    """``{"table.column": {version: values}}``, one grouped count per column."""
+    found: dict[str, dict[int, int]] = {}
     for col in columns or encrypted_columns():
         c: sa.ColumnClause[str] = sa.column(col.column)
         prefix = sa.func.substr(c, 1, sa.func.instr(c, ":") - 1) if session.get_bind(
         ).dialect.name == "sqlite" else sa.func.split_part(c, ":", 1)
         stmt = sa.select(prefix, sa.func.count()).select_from(sa.table(col.table, c)).where(
             c.is_not(None)).group_by(prefix)
-        for version, n in session.execute(stmt):
-            counts[int(version)] = counts.get(int(version), 0) + int(n)
-    return dict(sorted(counts.items()))
+        found[f"{col.table}.{col.column}"] = dict(sorted(
+            (int(version), int(n)) for version, n in session.execute(stmt)))
+    return found
 
 
 def _pending(col: EncryptedColumn, active: int) -> sa.ColumnElement[bool]:
@@ -96,8 +135,12 @@ def rotate(factory: sessionmaker[Session], cipher: FieldCipher, *, batch: int = 
         cipher.add_version()
         cipher.save()
         added = True
+    if added or unfinished:
+        # The ring is a file, saved before this transaction: a process killed in between left
+        # the new version without its audit event, so the run that resumes it records it.
         with factory.begin() as session:
-            audit(session, None, "keys.rotate", "keyring", version=cipher.active_version)
+            if not _audited(session, cipher.active_version):
+                audit(session, None, "keys.rotate", "keyring", version=cipher.active_version)
     result = RotationResult(cipher.active_version, added)
     done = 0
     for col in columns:
@@ -114,6 +157,13 @@ def rotate(factory: sessionmaker[Session], cipher: FieldCipher, *, batch: int = 
                                for c in columns)
         result.per_version = version_counts(session, columns)
     return result
+
+
+def _audited(session: Session, version: int) -> bool:
+    """Whether the rotation to ``version`` has its audit event (a handful of rows to read)."""
+    details = session.scalars(sa.select(AuditEvent.detail).where(
+        AuditEvent.action == "keys.rotate"))
+    return any(d.get("version") == version for d in details)
 
 
 def _count_pending(session: Session, col: EncryptedColumn, active: int) -> int:
@@ -143,9 +193,18 @@ def _rotate_batch(session: Session, col: EncryptedColumn, cipher: FieldCipher, b
 
 
 def retire_unused(session: Session, cipher: FieldCipher) -> list[int]:
-    """Retire every key version that no stored value uses (never the active one)."""
-    used = version_counts(session)
-    retired = [v for v in cipher.key_versions if v != cipher.active_version and not used.get(v)]
+    """Retire every key version but the active one, once no stored value uses them; refused,
+    nothing retired, while any declared column still holds a value under one (naming each
+    column and how many): retired, those values could no longer be read."""
+    retired = [v for v in cipher.key_versions if v != cipher.active_version]
+    in_use = {name: n for name, counts in column_version_counts(session).items()
+              if (n := sum(counts.get(v, 0) for v in retired))}
+    if in_use:
+        raise KeyVersionInUse(Message(_(
+            "密钥版本 {versions} 仍在使用（表.列 数据条数）：{columns}。停用后这些数据将无法"
+            "解密；请先运行 ctown keys rotate 直至完成（complete 为 true）。未做任何更改"),
+            {"versions": ", ".join(map(str, retired)),
+             "columns": ", ".join(f"{name} {n}" for name, n in in_use.items())}))
     for version in retired:
         cipher.retire(version)
     if retired:

@@ -13,11 +13,11 @@ from ctown import masking
 from ctown.accounts.models import User
 from ctown.i18n import _
 from ctown.privacy import service
-from ctown.web.deps import current_user, get_db, verify_csrf
+from ctown.web.deps import DB_SESSION, current_user, verify_csrf
 from ctown.web.templating import render
 
 router = APIRouter(prefix="/privacy")
-DB = Annotated[Session, Depends(get_db)]
+DB = Annotated[Session, DB_SESSION]
 Me = Annotated[User, Depends(current_user)]
 CSRF = [Depends(verify_csrf)]
 

@@ -13,7 +13,7 @@ from ctown.catalogue.service import load_catalogue
 from ctown.i18n import _
 from ctown.quality import charts
 from ctown.quality.service import kpi_for
-from ctown.web.deps import current_user, get_db, locale_of
+from ctown.web.deps import DB_SESSION, current_user, locale_of
 from ctown.web.templating import render
 
 router = APIRouter()
@@ -21,7 +21,7 @@ NAV = [{"href": "/quality", "label": _("三率"), "resource": "quality", "purpos
 
 
 @router.get("/quality", response_class=HTMLResponse)
-def page(request: Request, db: Annotated[Session, Depends(get_db)],
+def page(request: Request, db: Annotated[Session, DB_SESSION],
          user: Annotated[User, Depends(current_user)], months: int = 3) -> HTMLResponse:
     report = kpi_for(db, user, load_catalogue(), months=months)
     return render(request, "quality/kpi.html", user=user, report=report,

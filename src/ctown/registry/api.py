@@ -9,7 +9,7 @@ from ctown.accounts.models import User
 from ctown.registry import queries
 from ctown.registry.schemas import RegionOut, SubjectOut, SubjectPage
 from ctown.registry.service import RegionNode
-from ctown.web.deps import current_user, get_db
+from ctown.web.deps import DB_SESSION, current_user
 
 router = APIRouter(tags=["registry"])
 
@@ -21,13 +21,13 @@ def _region_out(node: RegionNode) -> RegionOut:
 
 
 @router.get("/regions", response_model=list[RegionOut])
-def regions(user: User = Depends(current_user), db: Session = Depends(get_db)) -> list[RegionOut]:
+def regions(user: User = Depends(current_user), db: Session = DB_SESSION) -> list[RegionOut]:
     return [_region_out(n) for n in queries.regions_for(db, user)]
 
 
 @router.get("/subjects", response_model=SubjectPage)
 def subjects(request: Request, kind: str = "household", q: str = "", region: str = "",
-             page: int = 1, user: User = Depends(current_user), db: Session = Depends(get_db)
+             page: int = 1, user: User = Depends(current_user), db: Session = DB_SESSION
              ) -> SubjectPage:
     return queries.list_subjects(db, user, request.app.state.cipher,
                                  queries.SubjectFilter(kind, q, region, page))
@@ -35,5 +35,5 @@ def subjects(request: Request, kind: str = "household", q: str = "", region: str
 
 @router.get("/subjects/{subject_id}", response_model=SubjectOut)
 def subject(request: Request, subject_id: int, user: User = Depends(current_user),
-            db: Session = Depends(get_db)) -> SubjectOut:
+            db: Session = DB_SESSION) -> SubjectOut:
     return queries.subject_detail(db, user, request.app.state.cipher, subject_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 def subject_aad(column: str, row_key: str) -> str:
     """Associated data binding a ciphertext to its column and row (the row's blind index)."""
     return f"subjects.{column}:{row_key}"
+
+
+def subject_row_aad(column: str, row: Mapping[str, Any]) -> str:
+    """:func:`subject_aad` of a stored row (key rotation: ``Capability.encrypted``)."""
+    return subject_aad(column, row["id_index"])
 
 
 def change_record(*, actor: Actor | int | None, source: str, action: str, entity: str,

@@ -13,7 +13,10 @@ from ctown.scoring.grades import GradeTable, load_grade_table
 from ctown.scoring.model.scorecard import Scorecard, from_dict
 from ctown.scoring.rules import RuleCard, load_rule_card
 
-RULE_ONLY = "rules-v{version}"
+#: Without a live learned model a grade is computed by the three rule cards and the grade table:
+#: its version names all four (household, entity, collective card; grade table), so a grade
+#: computed before and after any of them changed says which it was (R-1.3, #11 item 5).
+RULE_ONLY = "rules-h{household}.e{entity}.c{collective}.g{grades}"
 
 
 @dataclass
@@ -30,8 +33,9 @@ def setup(session: Session) -> Setup:
     cards = {k: load_rule_card(k) for k in ("household", "entity", "collective")}
     live = review.live_version(session)
     if live is None:
-        return Setup(table, cards, None, RULE_ONLY.format(version=cards["household"].version),
-                     None)
+        version = RULE_ONLY.format(**{k: c.version for k, c in cards.items()},
+                                   grades=table.version)
+        return Setup(table, cards, None, version, None)
     return Setup(table, cards, from_dict(live.artifact), live.version,
                  live.metrics.get("score_distribution"))
 

@@ -15,6 +15,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ctown import appendorder
 from ctown.db import driver_connection, utcnow
 from ctown.scoring import engine
 from ctown.scoring.models import GradeRecord
@@ -73,6 +74,7 @@ def _bulk_insert(raw: Any, pg: bool, table: str, frame: pl.DataFrame) -> None:
     row); SQLite: ``executemany`` over plain tuples."""
     if frame.height == 0:
         return
+    appendorder.before_insert(raw, table, pg)
     cols = ", ".join(frame.columns)
     if pg:
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN "

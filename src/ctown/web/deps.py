@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -48,6 +48,10 @@ def get_settings(request: Request) -> Settings:
 def get_db(request: Request) -> Iterator[Session]:
     """One transaction per request, committed at the end; rolled back when the handler fails.
 
+    Declared through ``DB_SESSION`` everywhere (``scope="function"``): the commit happens before
+    the answer is sent (FastAPI's default ends ``yield`` dependencies *after* it), so the page a
+    redirect leads to reads the write, and a failed commit is an error, not a vanished success.
+
     Denied accesses are logged even then: they are written again in a transaction of their own.
     """
     session: Session = request.app.state.session_factory()
@@ -60,6 +64,10 @@ def get_db(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: The request's session, committed before the answer is sent (:func:`get_db`).
+DB_SESSION: Any = Depends(get_db, scope="function")
 
 
 def keep_denied_log(session: Session) -> None:
@@ -77,7 +85,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def optional_user(request: Request, db: Session = Depends(get_db)) -> User | None:
+def optional_user(request: Request, db: Session = DB_SESSION) -> User | None:
     """The user of a bearer token in force (a bad one: 401), else of the cookie's server-side
     session (``accounts.sessions``: ended, timed out or disabled is nobody), else None."""
     token = _bearer(request)
@@ -176,5 +184,5 @@ async def verify_csrf(request: Request) -> None:
 
 
 #: Parameter types for handlers: ``def page(db: DB, user: Me)``.
-DB = Annotated[Session, Depends(get_db)]
+DB = Annotated[Session, DB_SESSION]
 Me = Annotated[User, Depends(current_user)]

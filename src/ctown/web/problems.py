@@ -44,7 +44,8 @@ class ValidationProblem(BaseModel):
 
 #: The answers any API operation may give besides its own: a body that cannot be read at all
 #: (400), authentication and the access table (401, 403, 404: what may not be seen is not found),
-#: state (409), input (422), and the hardening middleware's body limit (413) and rate limits (429).
+#: state (409), input (422), the hardening middleware's body limit (413) and rate limits (429),
+#: and a database that cannot serve for the moment (503).
 API_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "the request body could not be read at all"},
     401: {"model": Problem, "description": "not signed in, or the token is not in force"},
@@ -54,4 +55,6 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "request body over the limit"},
     422: {"model": ValidationProblem, "description": "invalid input"},
     429: {"model": Problem, "description": "too many requests: try again after Retry-After"},
+    503: {"model": Problem, "description": "the database is unavailable for the moment: "
+          "nothing was saved, try again after Retry-After (ctown.web.outage)"},
 }
