@@ -8,6 +8,7 @@ node tree keeps the start mark (line) of every key and value, so a validation er
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,6 +95,22 @@ def validate_all(model: type[M], data: Any, path: Path, marks: dict[Loc, int]
         return model.model_validate(data), []
     except ValidationError as exc:
         return None, [_problem(err, path, marks) for err in exc.errors(include_url=False)]
+
+
+def check_file(path: Path, model: type[M],
+               semantic: Callable[[M, dict[Loc, int]], Iterable[ConfigFileError]]
+               ) -> tuple[M | None, list[ConfigFileError]]:
+    """Read, validate and check one file (``ctown config check``): the value, or None and every
+    problem found — YAML, then the model's fields, then ``semantic`` (cross-references)."""
+    try:
+        data, marks, _raw = read_yaml(path)
+    except ConfigFileError as exc:
+        return None, [exc]
+    value, problems = validate_all(model, data, path, marks)
+    if value is None:
+        return None, problems
+    problems = list(semantic(value, marks))
+    return (None, problems) if problems else (value, [])
 
 
 #: Pydantic's commonest errors said in both languages (the rest keep Pydantic's English words).

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ctown import configdir
-from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate_all
+from ctown.catalogue.configfile import ConfigFileError, check_file, line_of
 from ctown.catalogue.schemas import DEPARTMENTS, Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
@@ -116,15 +116,8 @@ def check_mapping(path: Path, catalogue: Catalogue | None
                   ) -> tuple[DepartmentMapping | None, list[ConfigFileError]]:
     """The mapping of a file, or None and every problem found (``ctown config check``); the
     targets are checked against ``catalogue`` unless it is None (a catalogue that failed)."""
-    try:
-        data, marks, _raw = read_yaml(path)
-    except ConfigFileError as exc:
-        return None, [exc]
-    mapping, problems = validate_all(DepartmentMapping, data, path, marks)
-    if mapping is None:
-        return None, problems
-    problems = list(mapping_problems(mapping, path, marks, catalogue))
-    return (None, problems) if problems else (mapping, [])
+    return check_file(path, DepartmentMapping,
+                      lambda mapping, marks: mapping_problems(mapping, path, marks, catalogue))
 
 
 def load_mappings(directory: Path | None = None) -> dict[str, DepartmentMapping]:

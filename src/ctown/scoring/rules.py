@@ -14,7 +14,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ctown import configdir
-from ctown.catalogue.configfile import ConfigFileError, line_of, read_yaml, validate_all
+from ctown.catalogue.configfile import ConfigFileError, check_file, line_of
 from ctown.catalogue.schemas import Catalogue
 from ctown.catalogue.service import load_catalogue
 from ctown.i18n import Message, _
@@ -125,15 +125,8 @@ def check_rule_card(path: Path, catalogue: Catalogue | None
                     ) -> tuple[RuleCard | None, list[ConfigFileError]]:
     """The card of a file, or None and every problem found (``ctown config check``); its
     indicators are checked against ``catalogue`` unless it is None (a catalogue that failed)."""
-    try:
-        data, marks, _raw = read_yaml(path)
-    except ConfigFileError as exc:
-        return None, [exc]
-    card, problems = validate_all(RuleCard, data, path, marks)
-    if card is None:
-        return None, problems
-    problems = card_problems(card, path, marks, catalogue)
-    return (None, problems) if problems else (card, [])
+    return check_file(path, RuleCard,
+                      lambda card, marks: card_problems(card, path, marks, catalogue))
 
 
 def card_problems(card: RuleCard, path: Path, marks: dict[tuple[str, ...], int],
