@@ -149,3 +149,29 @@ def test_quarantine_and_matches_pages(world: dict[str, Any]) -> None:
     assert done.status_code == 303
     assert "没有待确认的身份" in client.get("/ingest/matches").text
     assert client.get("/ingest/batches").status_code == 200
+
+
+def test_a_quarantined_row_fixed_and_replayed_from_its_page(world: dict[str, Any]) -> None:
+    """The fix form (its ``col:*`` fields are read by an async handler; the database work runs
+    in a worker thread): the corrected row is replayed and leaves the quarantine."""
+    import sqlalchemy as sa
+
+    from ctown.ingest.models import QuarantinedRow
+
+    client = world["client"]
+    bad = dict(ROWS[1])  # an ID that fails its check digit
+    assert _push(client, world["tokens"]["bank"], "bank", "fix-1", [bad]).json()["quarantined"] == 1
+    engine = world["client"].app.state.engine
+    with engine.connect() as conn:
+        row_id = conn.scalar(sa.select(sa.func.max(QuarantinedRow.id)).where(
+            QuarantinedRow.department == "bank", QuarantinedRow.status == "open"))
+    login(client, "admin", "admin")
+    page = client.get(f"/ingest/quarantine/{row_id}")
+    assert page.status_code == 200
+    done = client.post(f"/ingest/quarantine/{row_id}/fix", data={
+        "csrf_token": csrf_from(page.text), "col:客户证件号码": HEAD1, "col:数据日期": "2025-07-31",
+        "replay": "1"})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=replayed")
+    with engine.connect() as conn:
+        status = conn.scalar(sa.select(QuarantinedRow.status).where(QuarantinedRow.id == row_id))
+    assert status == "replayed", status

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ctown.access import rules
 from ctown.accounts.models import User
@@ -87,11 +88,19 @@ def quarantine_row(request: Request, row_id: int, user: User = Depends(QUARANTIN
 async def quarantine_fix(request: Request, row_id: int,
                          user: User = Depends(RESOLVE),
                          db: Session = DB_SESSION) -> RedirectResponse:
-    form = await request.form()
+    form = await request.form()  # async only to read the form's dynamic ``col:*`` fields
     changes = {str(k)[4:]: str(v) for k, v in form.items() if str(k).startswith("col:")}
-    cipher = request.app.state.cipher
+    replay = bool(form.get("replay"))
+    # The database work in a worker thread, not on the event loop (where it would stall every
+    # other request while it waits for the database: see collection.api.upload_batch).
+    return await run_in_threadpool(_fix, db, request.app.state.cipher, user, row_id, changes,
+                                   replay)
+
+
+def _fix(db: Session, cipher: Any, user: User, row_id: int, changes: dict[str, str],
+         replay: bool) -> RedirectResponse:
     q.fix_row(db, cipher, user, row_id, changes)
-    if form.get("replay"):
+    if replay:
         q.replay(db, cipher, user, ids=[row_id])
         return RedirectResponse("/ingest/quarantine?done=replayed", status_code=303)
     return RedirectResponse(f"/ingest/quarantine/{row_id}", status_code=303)
