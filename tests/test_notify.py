@@ -216,8 +216,10 @@ def test_the_sender_retries_by_itself(migrated) -> None:  # type: ignore[no-unty
     start(migrated, notifier)
     with session_factory(migrated).begin() as session:
         _queue(session)
-    deadline = time.monotonic() + 10
-    while not flaky.memory.sent and time.monotonic() < deadline:
+    # Wait for the sender's own commit, not only for the backend's call: under load the
+    # assertion used to read the row between the two (attempts still 1).
+    deadline = time.monotonic() + 30
+    while _sent(migrated)[0].attempts < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert flaky.calls == 2 and len(flaky.memory.sent) == 1
     assert _sent(migrated)[0].attempts == 2
