@@ -32,23 +32,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(url: str, var_dir: Path) -> Iterator[str]:
-    """``ctown serve`` in a subprocess; yields its base URL and stops it afterwards."""
+def running_server(url: str, var_dir: Path, **env_extra: str) -> Iterator[str]:
+    """``ctown serve`` in a subprocess; yields its base URL and stops it afterwards. Its output
+    is in ``var_dir / "server.log"``. It may take long to start on a loaded machine (seen:
+    18–30 s), so the wait is up to 60 s."""
     port = free_port()
-    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(var_dir)}
+    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(var_dir), **env_extra}
+    var_dir.mkdir(parents=True, exist_ok=True)
     log = (var_dir / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
+        deadline = time.monotonic() + 60
+        while True:
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("server did not start")
+            time.sleep(0.1)
         yield base
     finally:
         proc.terminate()

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from fastapi.testclient import TestClient
+from tests.browser import running_server
 
 from ctown.privacy import hardening
 from ctown.settings import Settings
@@ -124,11 +125,6 @@ def test_a_real_server_logs_no_identifier(tmp_path) -> None:  # type: ignore[no-
     """``ctown serve`` in its own process: the access log of a search by phone number and by
     resident ID comes out redacted."""
     import contextlib
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
     import urllib.request
 
     from ctown.db import make_engine
@@ -138,26 +134,12 @@ def test_a_real_server_logs_no_identifier(tmp_path) -> None:  # type: ignore[no-
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_server(url, tmp_path) as base:
         for q in ("13812345678", "33052119500101001X"):
             # Redirected to the login page: the request is in the access log all the same.
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/households?q={q}", timeout=5)
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
+                urllib.request.urlopen(f"{base}/households?q={q}", timeout=5)
+    output = (tmp_path / "server.log").read_text(encoding="utf-8")
     assert "/healthz" in output and "/households?q=" in output  # the access log ran
     assert "13812345678" not in output and "33052119500101001X" not in output
     assert "[PHONE]" in output and "[RESIDENT-ID]" in output
@@ -177,11 +159,6 @@ def test_a_real_server_writes_json_logs_without_personal_data(tmp_path) -> None:
     access log included, and none carries a phone number, resident ID or bank card."""
     import contextlib
     import json
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
     import urllib.request
 
     from ctown.db import make_engine
@@ -191,26 +168,11 @@ def test_a_real_server_writes_json_logs_without_personal_data(tmp_path) -> None:
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(tmp_path),
-           "CTOWN_LOG_FORMAT": "json"}
-    server = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_server(url, tmp_path, CTOWN_LOG_FORMAT="json") as base:
         for q in ("13812345678", "33052119500101001X", "6222021234567890128"):
             with contextlib.suppress(OSError):
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/households?q={q}", timeout=5)
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
+                urllib.request.urlopen(f"{base}/households?q={q}", timeout=5)
+    output = (tmp_path / "server.log").read_text(encoding="utf-8")
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     access = [x["message"] for x in lines if x["logger"] == "uvicorn.access"]
