@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel
 
 from ctown import configdir
 from ctown.capabilities import load
@@ -73,12 +74,25 @@ def run(view: View) -> list[ConfigFileError]:
     return found
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def _read(path: Path) -> tuple[Any, Marks] | ConfigFileError:
     try:
         data, marks, _raw = read_yaml(path)
     except ConfigFileError as exc:
         return exc
     return data, marks
+
+
+def _validated(path: Path, model: type[M]) -> tuple[M, Marks] | list[ConfigFileError]:
+    """A file read and validated with ``model``, or its problems (YAML or fields)."""
+    read = _read(path)
+    if isinstance(read, ConfigFileError):
+        return [read]
+    data, marks = read
+    value, invalid = validate_all(model, data, path, marks)
+    return invalid if value is None else (value, marks)
 
 
 def _at(path: Path, marks: Marks, loc: tuple[str | int, ...], message: Message
@@ -103,15 +117,11 @@ def departments(view: View) -> list[ConfigFileError]:
     problems: list[ConfigFileError] = []
     found: dict[str, tuple[DepartmentMapping, Path, Marks]] = {}
     for path in view.of("departments").values():
-        read = _read(path)
-        if isinstance(read, ConfigFileError):
-            problems.append(read)
+        done = _validated(path, DepartmentMapping)
+        if isinstance(done, list):
+            problems += done
             continue
-        data, marks = read
-        mapping, invalid = validate_all(DepartmentMapping, data, path, marks)
-        if mapping is None:
-            problems += invalid
-            continue
+        mapping, marks = done
         problems += mapping_problems(mapping, path, marks, view.catalogue)
         found[mapping.code] = (mapping, path, marks)
     for mapping, path, marks in found.values():
@@ -152,15 +162,11 @@ def products(view: View) -> list[ConfigFileError]:
     problems: list[ConfigFileError] = []
     codes: dict[str, Path] = {}
     for path in view.of("products").values():
-        read = _read(path)
-        if isinstance(read, ConfigFileError):
-            problems.append(read)
+        done = _validated(path, Product)
+        if isinstance(done, list):
+            problems += done
             continue
-        data, marks = read
-        product, invalid = validate_all(Product, data, path, marks)
-        if product is None:
-            problems += invalid
-            continue
+        product, marks = done
         problems += _product_problems(product, path, marks, codes, view.grades)
         codes.setdefault(product.code, path)
     return problems
