@@ -89,6 +89,29 @@ def test_the_keeper_signs_what_it_appended_when_it_stops(kept: Any) -> None:
     assert sizes == [3]
 
 
+def test_a_stale_mark_does_not_append_rows_that_are_not_the_commits_own(kept: Any) -> None:
+    """A mark left on a connection id (a closed connection's, reused; a rolled-back write) must not
+    make the next commit on that id append what other writers left pending: it did, at random,
+    when an id came back (the village-grant crash test failed one run in three under load)."""
+    from ctown import appendorder
+    from ctown.db import driver_connection
+
+    engine, _keeper = kept
+    other = make_engine(engine.url)  # a writer without a keeper (a script): its rows wait
+    with Session(other) as s, s.begin():
+        audit(s, None, "test.pending", "p")
+    other.dispose()
+    with engine.connect() as conn:  # the connection the next session gets from the pool
+        raw = driver_connection(conn)
+    appendorder.before_insert(raw, "audit_events", postgresql=False)  # a stale mark on its id
+    with Session(engine) as s, s.begin():
+        s.execute(sa.text("SELECT 1"))  # writes nothing of the ledger's
+        assert driver_connection(s.connection()) is raw
+    assert _log_size(engine) == 0
+    with Session(engine) as s:
+        assert verify_log(s).pending["audit"] == 1
+
+
 def test_writers_that_commit_out_of_order_leave_no_gap(kept: Any) -> None:
     """PostgreSQL hands ids out at insert time: the writer with the smaller id may commit last.
     The second writer must wait for the first, or the first's row falls below the high-water

@@ -21,7 +21,10 @@ from typing import Any
 #: Tables whose rows the ledger appends in id order (registered by ``ctown.ledger.keeping``).
 ORDERED: set[str] = set()
 #: ``id()`` of the driver connections whose open transaction wrote such rows: the ledger's
-#: commit hook appends only for those (a stale entry costs one empty look, nothing more).
+#: commit hook appends only for those. Keyed by id (sqlite3 connections take no weak reference):
+#: a kept engine forgets a connection's mark when the pool hands it out (:func:`forget`), so a
+#: mark left by a closed connection whose id was reused, or by a rolled-back transaction, never
+#: makes a later commit append rows that are not its own.
 _written: set[int] = set()
 
 _LOCK_CLASS = 0x6C656467  # "ledg": the first key of PostgreSQL's two-key advisory locks
@@ -51,3 +54,8 @@ def take_written(raw: Any) -> bool:
         _written.discard(key)
         return True
     return False
+
+
+def forget(raw: Any) -> None:
+    """A new checkout of ``raw`` starts unmarked (the pool's ``checkout`` event)."""
+    _written.discard(id(raw))

@@ -100,6 +100,7 @@ def install(engine: Engine, settings: Settings) -> Keeper:
     _listen_once()
     if not event.contains(engine, "before_cursor_execute", _before_cursor_execute):
         event.listen(engine, "before_cursor_execute", _before_cursor_execute)
+        event.listen(engine, "checkout", _checkout)
     keeper = Keeper(engine, settings)
     with _registry:
         _keepers[id(engine)] = keeper
@@ -150,6 +151,12 @@ def _before_commit(session: Session) -> None:
     session.flush()
     if appendorder.take_written(driver_connection(session.connection())):
         keeper.append(session)
+
+
+def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    # A mark from before this checkout is not this transaction's: without this, a stale mark
+    # (an id reused from a closed connection) appended other writers' pending rows at random.
+    appendorder.forget(dbapi_connection)
 
 
 def _before_cursor_execute(conn: Any, cursor: Any, statement: str, parameters: Any,
