@@ -28,14 +28,17 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -c "import ctown" && touch $(STAMP)
 
 # Browser tests use Debian's Chromium (no browser download at run time) and the Noto CJK fonts
-# (pages rely on the system's fonts; a screenshot without them shows boxes). Installed when we are
-# root and they are missing; without Chromium the browser tests report themselves as skipped.
+# (pages rely on the system's fonts; a screenshot without them shows boxes; the notice board's PDF
+# embeds subsets of them). The voice channel speaks through Debian's espeak-ng (offline TTS).
+# Installed when we are root and they are missing; without them the tests that need them report
+# themselves as skipped.
 browser:
-	@if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; } \
+	@if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ] \
+	      || ! command -v espeak-ng >/dev/null; } \
 	  && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	     fonts-noto-cjk >/dev/null) \
-	  || echo "chromium not installed: browser tests will be skipped"; \
+	     fonts-noto-cjk espeak-ng >/dev/null) \
+	  || echo "chromium/espeak-ng not installed: the tests that need them will be skipped"; \
 	fi
 
 demo: install

@@ -50,6 +50,11 @@ CAPABILITIES: tuple[str, ...] = (
     "config",      # the county's configuration folder: check, diff, two-person change, rollback
     "ledger",      # tamper-evident Merkle log (区块链存证)
     "report",      # the credit report, the household's receipts, the audit page (above all these)
+    "feedback",    # feedback and complaints: one queue, 48-hour deadline, escalation
+    "farmer",      # the farmer's phone-first pages and the summary SMS and voice read out
+    "channels",    # SMS commands in and out, one-time-code sign-in
+    "voice",       # voice menu by keys, offline text-to-speech, read-aloud
+    "noticeboard", # the village notice board (信用公示栏): A3 PDF, public page, editions
     "backup",      # ctown backup / restore: the database and its key files in one encrypted archive
     "synth",       # synthetic county generator
 )

@@ -50,10 +50,20 @@ class Settings(BaseSettings):
     #: Outbound notices, per channel (chosen when the app or the CLI starts, ``ctown.notify``):
     #: ``console`` writes the text to the log (never a phone number), ``null`` drops it,
     #: ``memory`` keeps it in the process (tests).
-    sms_backend: Literal["console", "null", "memory"] = "console"
+    sms_backend: Literal["console", "null", "memory", "http"] = "console"
     voice_backend: Literal["console", "null", "memory"] = "console"
     #: Department webhooks (部门推送回执), later.
     webhook_backend: Literal["console", "null", "memory"] = "console"
+    # -- farmers' channels (#13) --
+    #: Shared secrets of the SMS gateway's and the telephony platform's webhooks: each request is
+    #: signed ``X-Ctown-Signature: hex(HMAC-SHA256(secret, raw body))``; empty: the webhook refuses.
+    sms_secret: str = ""
+    voice_secret: str = ""
+    #: The HTTP SMS provider (``sms_backend="http"``, ``ctown.notify.channels``): where it sends
+    #: and the token it sends with; never reached in tests.
+    sms_http_url: str = ""
+    sms_http_token: str = ""
+    # -- end of farmers' channels --
     demo_households: int = Field(default=20_000, ge=10)
     #: The ledger keeps up by itself (``ctown.ledger.keeping``): a running server signs a
     #: checkpoint this often while it writes; ``ctown ledger verify`` calls records pending

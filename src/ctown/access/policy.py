@@ -246,6 +246,11 @@ POLICY: Table = {
     "config_version": {
         "view": {R.county_admin: (A,), R.bank_officer: (BANK,)},
     },
+    # -- feedback (#13 item 6) --
+    # -- the farmer's pages, proxies at work (#13 items 1, 5) --
+    # -- SMS and one-time codes (#13 items 2, 3) --
+    # -- voice (#13 item 4) --
+    # -- the village notice board (#13 item 7) --
 }
 
 
@@ -279,6 +284,9 @@ BY_MANDATE: dict[tuple[str, str], frozenset[str]] = {
     ("query", "view"): frozenset({QUERY}),
     ("objection", "view"): frozenset({QUERY}),
     ("held_value", "view"): frozenset({QUERY}),
+    # -- feedback (#13 item 6) --
+    # -- the farmer's pages, proxies at work (#13 items 1, 5) --
+    # -- the village notice board (#13 item 7) --
 }
 
 

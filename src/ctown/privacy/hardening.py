@@ -67,8 +67,8 @@ def _is_login(request: Request) -> bool:
                                                             "/api/v1/auth/token")
 
 
-PUBLIC_PREFIXES = ("/api/v1/ledger/checkpoint", "/api/v1/ledger/key", "/api/v1/sms",
-                   "/api/v1/voice")
+PUBLIC_PREFIXES = ("/api/v1/ledger/checkpoint", "/api/v1/ledger/key",
+                   "/api/v1/channels/sms", "/api/v1/channels/voice")
 
 
 def _is_public(request: Request) -> bool:

@@ -1,0 +1,7 @@
+"""channels in the capability contract (:mod:`ctown.capabilities`)."""
+
+from ctown.capabilities import Capability
+
+CAPABILITY = Capability(
+    name="channels",
+)

@@ -1,0 +1,7 @@
+"""farmer in the capability contract (:mod:`ctown.capabilities`)."""
+
+from ctown.capabilities import Capability
+
+CAPABILITY = Capability(
+    name="farmer",
+)

@@ -1,0 +1,7 @@
+"""feedback in the capability contract (:mod:`ctown.capabilities`)."""
+
+from ctown.capabilities import Capability
+
+CAPABILITY = Capability(
+    name="feedback",
+)
