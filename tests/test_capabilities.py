@@ -329,7 +329,7 @@ def test_fake_capability_composes_into_the_app(fake_capability: str, db_factory,
         assert 'href="/zzfake"' in client.get("/").text  # audit/view: the county admin reaches it
         client.cookies.clear()
         login(client, "farmer", "pw-farmer-123")
-        assert 'href="/zzfake"' not in client.get("/").text  # a farmer reaches no audit row
+        assert 'href="/zzfake"' not in client.get("/account").text  # a farmer: no audit row
 
 
 def test_fake_capability_joins_cli_status_and_ledger(fake_capability: str,

@@ -74,7 +74,7 @@ def test_a_valid_folder_with_a_changed_and_a_new_product(tmp_path: Path) -> None
           packaged("products/rcb_credit.yaml").replace("code: rcb_credit", "code: town_credit"))
     code, out = check(tmp_path)
     assert code == 0, out
-    assert out == [f"✓ 配置有效 / configuration valid: 21 个内置文件 packaged files, 2 个来自 / "
+    assert out == [f"✓ 配置有效 / configuration valid: 22 个内置文件 packaged files, 2 个来自 / "
                    f"from {tmp_path}"]
 
 

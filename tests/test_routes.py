@@ -29,8 +29,20 @@ PUBLIC = {
     ("GET", "/api/v1/collection/county-key"): "the county's public key, for terminals to encrypt to",
     ("GET", "/collection/collect.js"): "the offline form's script",
     ("GET", "/collection/sw.js"): "the offline form's service worker",
+    ("GET", "/farmer/sw.js"): "the farmer pages' service worker (keeps no page before sign-in)",
+    ("GET", "/farmer/manifest.webmanifest"): "the farmer pages' web-app manifest (no data)",
+    ("GET", "/farmer/static/{name}"): "the farmer pages' script, style sheet and icons (a list)",
     ("GET", "/api/v1/ledger/checkpoint"): "the signed checkpoint anyone may verify receipts with",
     ("GET", "/api/v1/ledger/key"): "the ledger's public signing key",
+    ("GET", "/notice/{village_code}"):
+        "the village notice board, a public notice: aggregates, consenting masked names (R-4.5)",
+    ("GET", "/notice/{village_code}/board.pdf"): "the same board's latest printed edition",
+    ("GET", "/login/code"): "sign-in by a one-time code: the resident-ID form",
+    ("POST", "/login/code"): "asking for a code (CSRF-checked, rate-limited per ID and address)",
+    ("POST", "/login/code/verify"): "entering the code (CSRF-checked, 5 tries, 5 minutes)",
+    ("GET", "/api/v1/channels/voice/audio/{name}"):
+        "a WAV the voice cache wrote, by its keyed content hash (the telephony platform fetches "
+        "it without a session)",
 }
 #: Authenticated inside the handler (the instant decision skips the dependency graph for speed,
 #: docs/lending.md); the anonymous call below proves it refuses.
@@ -45,6 +57,12 @@ SIGNED = {
         "a department's push key (Bearer ctd_…), checked by ingest.api.department_key; a cookie "
         "or a person's token is refused (tests/test_departments.py)",
     ("POST", "/api/v1/auth/token"): "username and password in a JSON body; sets no cookie",
+    ("POST", "/api/v1/channels/sms/inbound"):
+        "the SMS gateway's X-Ctown-Signature (HMAC-SHA256 of the raw body, CTOWN_SMS_SECRET)",
+    ("POST", "/api/v1/channels/voice/calls"):
+        "the telephony platform's X-Ctown-Signature (HMAC-SHA256 of the body, CTOWN_VOICE_SECRET)",
+    ("POST", "/api/v1/channels/voice/calls/{call_id}/keys"):
+        "the telephony platform's X-Ctown-Signature (HMAC-SHA256 of the body, CTOWN_VOICE_SECRET)",
 }
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 

@@ -84,6 +84,9 @@ KINDS: tuple[Kind, ...] = (
          "ctown.config.checks:scorecards", _("评分卡")),
     Kind("products", "products", "lending/data/products",
          "ctown.config.checks:products", _("信贷产品")),
+    # Who answers feedback, the 48-hour deadline and the escalation ladder (#13 item 6).
+    Kind("feedback_routing", "feedback_routing.yaml", "feedback/data/routing.yaml",
+         "ctown.feedback.routing:check", _("反馈分派规则")),
 )
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
 

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     #: and the token it sends with; never reached in tests.
     sms_http_url: str = ""
     sms_http_token: str = ""
+    #: SMS commands answered per number (``ctown.channels.service``): at most this many in ten
+    #: minutes and in a day; past that the webhook answers but sends nothing.
+    sms_replies_per_10_minutes: int = Field(default=5, ge=1)
+    sms_replies_per_day: int = Field(default=20, ge=1)
     # -- end of farmers' channels --
     demo_households: int = Field(default=20_000, ge=10)
     #: The ledger keeps up by itself (``ctown.ledger.keeping``): a running server signs a

@@ -247,10 +247,43 @@ POLICY: Table = {
         "view": {R.county_admin: (A,), R.bank_officer: (BANK,)},
     },
     # -- feedback (#13 item 6) --
+    # Feedback and complaints (反馈与投诉, ctown.feedback): the officers of the region an item is
+    # routed to now (village, then township, then county as it escalates) answer it; the household
+    # sees its own, its proxy those of the households that gave a mandate. "submit" is checked
+    # on the household too (the subject's "view"). The on-time figure counts items where they
+    # come from ("feedback_figures").
+    "feedback": {
+        "view": {**_OFFICERS, **_HOUSEHOLD},
+        "submit": {**_OFFICERS, **_HOUSEHOLD},
+        "answer": {**_OFFICERS},
+    },
+    "feedback_figures": {
+        "view": {**_OFFICERS, R.evaluator: (REG,)},
+    },
     # -- the farmer's pages, proxies at work (#13 items 1, 5) --
+    # The farmer's phone-first pages (农户端, ctown.farmer): a feature gate, the household's own.
+    # Each page reads its rows through their own resources (grade, credit_file, loan, query…).
+    "farmer_page": {
+        "view": {R.farmer: (SELF,)},
+    },
     # -- SMS and one-time codes (#13 items 2, 3) --
     # -- voice (#13 item 4) --
     # -- the village notice board (#13 item 7) --
+    # The village notice board (信用公示栏, ctown.noticeboard): anyone reads a board (a public
+    # notice of aggregates and consenting households' masked names, no actor at all); the officers
+    # of the place build an edition and read the kept ones.
+    "notice": {
+        "build": {**_OFFICERS},
+    },
+    "notice_edition": {
+        "view": {**_OFFICERS},
+    },
+    # The household's separate consent to be named on the board (PIPL art. 25): given or withdrawn
+    # by the household, its proxy (scope "consent") or the village officer with the signed form.
+    "publication": {
+        "view": {**_OFFICERS, **_HOUSEHOLD},
+        "give": {**_HOUSEHOLD, R.village_officer: (REG,)},
+    },
 }
 
 
@@ -285,8 +318,13 @@ BY_MANDATE: dict[tuple[str, str], frozenset[str]] = {
     ("objection", "view"): frozenset({QUERY}),
     ("held_value", "view"): frozenset({QUERY}),
     # -- feedback (#13 item 6) --
+    # A proxy passes on and follows the household's feedback under any scope of its mandate.
+    ("feedback", "view"): _ANY,
+    ("feedback", "submit"): _ANY,
     # -- the farmer's pages, proxies at work (#13 items 1, 5) --
     # -- the village notice board (#13 item 7) --
+    ("publication", "view"): frozenset({CONSENT}),
+    ("publication", "give"): frozenset({CONSENT}),
 }
 
 

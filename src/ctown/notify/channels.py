@@ -16,14 +16,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
 from sqlalchemy.orm import Session
 
+from ctown.crypto import FieldCipher
 from ctown.i18n import translate
 
 log = logging.getLogger("ctown.notify")
 
 IN_APP, SMS, VOICE, WEBHOOK = "in_app", "sms", "voice", "webhook"
 CHANNELS = (IN_APP, SMS, VOICE, WEBHOOK)
+#: ``ref_kind`` of notices carrying a credential (``ctown.channels.otp``).
+SECRET_KINDS = frozenset({"sign_in_code"})
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,24 @@ class Outgoing:
     msgid: str
     params: Mapping[str, Any]
     attempts: int = 1
+    #: Where it goes, still encrypted: the field cipher's token and its associated data (the
+    #: outbox row's own address, or the subject's phone on file; :mod:`ctown.notify.address`).
+    address_token: str | None = None
+    address_aad: str | None = None
 
     def text(self, locale: str | None = None) -> str:
         return translate(self.msgid, locale, **self.params)
+
+    def address(self, cipher: FieldCipher) -> str | None:
+        """The number, decrypted — by the backend that sends, at the moment it sends."""
+        if self.address_token is None or self.address_aad is None:
+            return None
+        return cipher.decrypt(self.address_token, self.address_aad)
+
+    @property
+    def secret(self) -> bool:
+        """A notice whose text is a credential (a sign-in code): never written to a log."""
+        return self.ref_kind in SECRET_KINDS
 
     @property
     def recipient(self) -> str:
@@ -65,6 +84,10 @@ class ConsoleBackend:
     name = "console"
 
     def send(self, notice: Outgoing) -> None:
+        if notice.secret:  # the demo reads the code from ``ctown notify outbox --json`` instead
+            log.info("[%s → %s] one-time code sent (outbox %d)", notice.channel,
+                     notice.recipient, notice.id)
+            return
         log.info("[%s → %s] %s", notice.channel, notice.recipient, notice.text())
 
 
@@ -95,6 +118,51 @@ class MemoryBackend:
 
     def send(self, notice: Outgoing) -> None:
         self.sent.append((notice.id, notice.channel, notice.text()))
+
+
+class NoAddress(LookupError):
+    """An SMS with no number to go to (no phone on file): retried, then given up."""
+
+
+class HttpSmsBackend:
+    """The county's SMS gateway over HTTP (``sms_backend="http"``, ``CTOWN_SMS_HTTP_URL``).
+
+    One ``POST`` per message: JSON ``{"id", "to", "text"}`` with ``Authorization: Bearer
+    <CTOWN_SMS_HTTP_TOKEN>``; ``id`` is the outbox id, the client message id by which the gateway
+    drops a resend after a crash between its answer and our commit. Any answer but 2xx raises (the
+    sender retries with backoff). The number is decrypted here, for the request, and nowhere else;
+    errors name the outbox id, never the number.
+    """
+
+    name = "http"
+
+    def __init__(self, url: str, token: str, cipher: FieldCipher | Callable[[], FieldCipher],
+                 client: httpx.Client | None = None, timeout: float = 10.0) -> None:
+        if not url:
+            raise ValueError("sms_backend=http needs CTOWN_SMS_HTTP_URL")
+        self.url, self.token = url, token
+        self._cipher = cipher
+        self._client = client or httpx.Client(timeout=timeout)
+
+    @property
+    def cipher(self) -> FieldCipher:
+        if callable(self._cipher):  # the key ring is opened at the first send, not at start
+            self._cipher = self._cipher()
+        return self._cipher
+
+    def send(self, notice: Outgoing) -> None:
+        to = notice.address(self.cipher)
+        if to is None:
+            raise NoAddress(f"outbox {notice.id}: no phone on file")
+        response = self._client.post(
+            self.url, json={"id": str(notice.id), "to": to, "text": notice.text()},
+            headers={"Authorization": f"Bearer {self.token}"} if self.token else {})
+        if response.status_code // 100 != 2:
+            raise SmsRefused(f"outbox {notice.id}: gateway answered {response.status_code}")
+
+
+class SmsRefused(RuntimeError):
+    """The gateway did not take the message (a non-2xx answer)."""
 
 
 BACKENDS: dict[str, Callable[[], Backend]] = {

@@ -45,5 +45,21 @@ class Notification(Base):
     failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: The exception class of the last failed attempt (never its message: it may carry a number).
     last_error: Mapped[str | None] = mapped_column(sa.String(80))
+    #: An address of its own (the field cipher's token, bound to this row's id), for a notice not
+    #: sent to the phone on file of ``subject_id`` — the reply to a number nobody registered.
+    #: Without it an SMS goes to the subject's phone on file, looked up at send time. Only the
+    #: backend decrypts it (``channels.Outgoing.address``).
+    address_cipher: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("ix_notify_outbox_ref", "ref_kind", "ref_id"),)
+
+
+class SmsOptOut(Base):
+    """A phone number that sent 退订 (TD): notices that may be declined are not sent to it
+    (:data:`ctown.notify.optout.OPTIONAL`); those the law requires still are. Kept by the
+    number's blind index, so it covers everyone registered with that number."""
+
+    __tablename__ = "notify_sms_optouts"
+
+    phone_index: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    opted_out_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,6 +10,7 @@ picked up by the sender's retries and by ``ctown notify send``.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,8 +19,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from ctown.crypto import FieldCipher
 from ctown.db import utcnow
 from ctown.notify import tasks
+from ctown.notify.address import seal
 from ctown.notify.channels import CHANNELS
 from ctown.notify.models import Notification
 
@@ -27,21 +30,41 @@ _OUTBOX = Notification.__table__
 _PENDING_KEY = "ctown.notify.pending"
 _ROW = {"user_id": None, "subject_id": None, "ref_kind": None, "ref_id": None, "sent_at": None,
         "read_at": None, "attempts": 0, "next_attempt_at": None, "failed_at": None,
-        "last_error": None}
+        "last_error": None, "address_cipher": None}
 
 
 def queue(session: Session, *, channel: str, msgid: str, source: str,
           params: Mapping[str, Any] | None = None, user_id: int | None = None,
           subject_id: int | None = None, ref_kind: str | None = None,
-          ref_id: int | None = None) -> None:
+          ref_id: int | None = None, address: str | None = None,
+          cipher: FieldCipher | None = None) -> int:
     """Write a notice into the outbox of the current transaction (delivered after commit).
 
     ``msgid`` is the Chinese source text with named placeholders, rendered per recipient by the
     backend; ``source`` is the capability (its ``notices.on_delivered`` hears of delivery);
-    ``(ref_kind, ref_id)`` what the notice is about."""
-    queue_many(session, [{"channel": channel, "user_id": user_id, "subject_id": subject_id,
-                          "source": source, "ref_kind": ref_kind, "ref_id": ref_id,
-                          "msgid": msgid, "params": params or {}}])
+    ``(ref_kind, ref_id)`` what the notice is about. An SMS goes to the subject's phone on file;
+    ``address`` (with the ``cipher`` that encrypts it into the row) sends it to that number
+    instead — the reply to an inbound SMS. Returns the outbox id."""
+    row = {"channel": channel, "user_id": user_id, "subject_id": subject_id, "source": source,
+           "ref_kind": ref_kind, "ref_id": ref_id, "msgid": msgid, "params": params or {}}
+    if address is not None and cipher is None:
+        raise ValueError("an address of its own is stored encrypted: pass the field cipher")
+    notice_id = int(session.connection().execute(
+        _OUTBOX.insert().values(_values(row, utcnow())).returning(_OUTBOX.c.id)).scalar_one())
+    if address is not None and cipher is not None:
+        # Bound to the row's id, known only once the row is in.
+        session.connection().execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == notice_id)
+                                     .values(address_cipher=seal(cipher, notice_id, address)))
+    session.info[_PENDING_KEY] = True
+    _watch()
+    return notice_id
+
+
+def _values(row: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    if row["channel"] not in CHANNELS:
+        raise ValueError(f"unknown notice channel {row['channel']!r}")
+    return {**_ROW, **row, "params": {k: str(v) for k, v in row["params"].items()},
+            "created_at": now}
 
 
 def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -53,12 +76,7 @@ def queue_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    values = []
-    for row in rows:
-        if row["channel"] not in CHANNELS:
-            raise ValueError(f"unknown notice channel {row['channel']!r}")
-        values.append({**_ROW, **row, "params": {k: str(v) for k, v in row["params"].items()},
-                       "created_at": now})
+    values = [_values(row, now) for row in rows]
     session.connection().execute(_OUTBOX.insert(), values)
     session.info[_PENDING_KEY] = True
     _watch()

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from ctown.notify import tasks
-from ctown.notify.channels import BACKENDS, IN_APP, SMS, VOICE, WEBHOOK, Backend, Notifier
+from ctown.notify.channels import (
+    BACKENDS,
+    IN_APP,
+    SMS,
+    VOICE,
+    WEBHOOK,
+    Backend,
+    HttpSmsBackend,
+    Notifier,
+)
 from ctown.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -32,12 +41,20 @@ def notifier_from_settings(settings: Settings, **backends: Backend) -> Notifier:
     keyword argument names a channel and hands it a backend object instead (tests)."""
     chosen: dict[str, Backend] = {
         IN_APP: BACKENDS["inbox"](),
-        SMS: BACKENDS[settings.sms_backend](),
+        SMS: _http_sms(settings) if settings.sms_backend == "http"
+        else BACKENDS[settings.sms_backend](),
         VOICE: BACKENDS[settings.voice_backend](),
         WEBHOOK: BACKENDS[settings.webhook_backend](),
     }
     chosen.update(backends)
     return Notifier(chosen)
+
+
+def _http_sms(settings: Settings) -> Backend:
+    from ctown.crypto import FieldCipher
+
+    return HttpSmsBackend(settings.sms_http_url, settings.sms_http_token,
+                          lambda: FieldCipher.load(settings.keyring_path, settings.cipher_suite))
 
 
 def start(engine: Engine, notifier: Notifier) -> tasks.Sender:

@@ -24,7 +24,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 
 from ctown.capabilities import CAPABILITIES, optional_module
 from ctown.db import rowcount, utcnow
-from ctown.notify.channels import DeliveredHook, Notifier, Outgoing
+from ctown.notify import address, optout
+from ctown.notify.channels import SMS, DeliveredHook, Notifier, Outgoing
 from ctown.notify.models import Notification
 
 log = logging.getLogger("ctown.notify")
@@ -58,6 +59,8 @@ def deliver(session: Session, notifier: Notifier, *, now: dt.datetime | None = N
     sent = failed = gave_up = 0
     while True:
         claimed = _claim(session, now, limit)
+        claimed, declined = _addressed(session, claimed)
+        _decline(session, now, declined)
         done, retry = _send(notifier, claimed)
         _mark(session, notifier, now, done, retry)
         _tell_sources(session, notifier, done)
@@ -78,9 +81,45 @@ def _claim(session: Session, now: dt.datetime, limit: int) -> list[Outgoing]:
         # Another sender's claimed rows are skipped, not waited for.
         due = due.with_for_update(skip_locked=True)
     stmt = (sa.update(_OUTBOX).where(c.id.in_(due)).values(attempts=c.attempts + 1)
-            .returning(*(c[name] for name in _COLUMNS)))
+            .returning(*(c[name] for name in _COLUMNS), c.address_cipher))
     rows = session.execute(stmt).all()
-    return sorted((Outgoing(**row._asdict()) for row in rows), key=lambda n: n.id)
+    claimed = []
+    for row in rows:
+        values = row._asdict()
+        token = values.pop("address_cipher")
+        claimed.append(Outgoing(**values, address_token=token,
+                                address_aad=address.outbox_aad(row.id) if token else None))
+    return sorted(claimed, key=lambda n: n.id)
+
+
+def _addressed(session: Session, claimed: Sequence[Outgoing]
+               ) -> tuple[list[Outgoing], list[Outgoing]]:
+    """The SMS without an address of their own get the subject's phone on file; those a number
+    opted out of (and may decline, :mod:`ctown.notify.optout`) are set apart."""
+    wanted = [n.subject_id for n in claimed
+              if n.channel == SMS and n.address_token is None and n.subject_id is not None]
+    on_file = address.resolve(session, (i for i in wanted if i is not None))
+    declined_numbers = optout.opted_out(session, (f.phone_index for f in on_file.values()))
+    ready: list[Outgoing] = []
+    declined: list[Outgoing] = []
+    for notice in claimed:
+        found = on_file.get(notice.subject_id) if notice.address_token is None and \
+            notice.channel == SMS and notice.subject_id is not None else None
+        if found is not None:
+            notice = replace(notice, address_token=found.token, address_aad=found.aad)
+            if found.phone_index in declined_numbers and optout.optional(notice):
+                declined.append(notice)
+                continue
+        ready.append(notice)
+    return ready, declined
+
+
+def _decline(session: Session, now: dt.datetime, declined: Sequence[Outgoing]) -> None:
+    if declined:
+        c = _OUTBOX.c
+        session.execute(sa.update(_OUTBOX).where(c.id.in_([n.id for n in declined]))
+                        .values(failed_at=now, next_attempt_at=None,
+                                last_error=optout.OPTED_OUT))
 
 
 def _send(notifier: Notifier, claimed: Sequence[Outgoing]
@@ -159,8 +198,11 @@ def deliver_pending(session: Session, notifier: Notifier | None = None) -> int:
 def retry_failed(session: Session) -> int:
     """Give the notices the sender gave up on another round of attempts."""
     c = _OUTBOX.c
-    result = session.execute(sa.update(_OUTBOX).where(c.sent_at.is_(None), c.failed_at.is_not(None))
-                             .values(failed_at=None, next_attempt_at=None, attempts=0))
+    # What a number declined (退订) stays declined.
+    result = session.execute(sa.update(_OUTBOX).where(
+        c.sent_at.is_(None), c.failed_at.is_not(None),
+        sa.or_(c.last_error.is_(None), c.last_error != optout.OPTED_OUT))
+        .values(failed_at=None, next_attempt_at=None, attempts=0))
     return int(rowcount(result) or 0)
 
 

@@ -48,9 +48,11 @@ from ctown.crypto import FieldCipher
 from ctown.db import storable_int, utcnow
 from ctown.errors import Conflict, Invalid, NotFound
 from ctown.i18n import Message, _
-from ctown.proxy import notices
+from ctown.proxy import marks, notices
 from ctown.proxy.access import MANDATES
 from ctown.registry.models import Region, Subject
+
+marks.install()  # every act of a proxy is texted to the household
 
 #: A one-time code lives 10 minutes; at most 3 are sent and 5 wrong codes typed per mandate
 #: (then the paper form is the way): 5 guesses of a million codes leave 1 chance in 200,000.

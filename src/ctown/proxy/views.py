@@ -71,10 +71,8 @@ def revoke_own(mandate_id: int, user: Me, db: DB) -> Response:
 
 
 # -- the proxy -------------------------------------------------------------------------------------
-@router.get("/acting", response_class=HTMLResponse)
-def acting(request: Request, user: Me, db: DB) -> HTMLResponse:
-    return _page(request, "proxy/held.html", user, rows=service.held_mandates(db, user),
-                 in_force=State.in_force)
+# The proxy's home, /proxy/acting (我代理的农户: each household's grade and open items, proxy.home),
+# is served by ctown.feedback.views: it also shows the households' open feedback, a layer above.
 
 
 # -- the officer at the service point ---------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from ctown.access.scope import allowed
 from ctown.accounts.models import User
 from ctown.registry import queries
 from ctown.web.deps import DB_SESSION, current_user
@@ -16,7 +17,9 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, user: User = Depends(current_user), db: Session = DB_SESSION
-         ) -> HTMLResponse:
+         ) -> Response:
+    if allowed(user, "farmer_page", "view"):  # the farmer's phone-first home (ctown.farmer)
+        return RedirectResponse("/farmer", status_code=303)
     tree, own = queries.home_for(db, user)
     return render(request, "registry/home.html", user=user, tree=tree, own=own)
 

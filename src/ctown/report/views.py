@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from ctown.i18n import _
+from ctown.lending.products import load_products
 from ctown.privacy import service as privacy
 from ctown.privacy.views import flash_message
 from ctown.report import service
@@ -30,7 +31,9 @@ def me(request: Request, user: Me, db: DB, subject: int | None = None) -> HTMLRe
     page = privacy.household_page(db, user, subject)
     receipts = ([] if page.subject_id is None
                 else service.household_receipts(db, user, page.subject_id))
-    return render(request, "privacy/me.html", user=user, purposes=privacy.PURPOSES,
+    # The bank is chosen from a list — those whose products the county offers — not typed.
+    banks = {p.bank_code: p.bank_name for p in load_products().values()}
+    return render(request, "privacy/me.html", user=user, purposes=privacy.PURPOSES, banks=banks,
                   subject_id=page.subject_id, consents=page.consents, queries=page.queries,
                   objections=page.objections, complaints=page.complaints, receipts=receipts,
                   message=flash_message(request))
