@@ -310,9 +310,12 @@ LEFT_OUT = {("scoring_runs", "seconds"), ("indicator_values", "digest"), ("chang
 
 def _ciphertexts() -> dict[tuple[str, str], Callable[[dict[str, Any]], str]]:
     """Every column the field cipher writes, with the associated data of its row."""
+    from ctown.channels.service import reply_aad
+    from ctown.feedback.service import row_aad as feedback_aad
     from ctown.ingest.consents import reject_aad
     from ctown.ingest.hold import held_aad
     from ctown.ingest.pipeline import quarantine_aad
+    from ctown.notify.address import outbox_aad
     from ctown.registry.service import subject_aad
 
     return {
@@ -323,6 +326,12 @@ def _ciphertexts() -> dict[tuple[str, str], Callable[[dict[str, Any]], str]]:
             r["batch_id"], r["seq"], r["indicator_code"], r["subject_id"]
         ),
         ("ingest_consent_rejects", "payload"): lambda r: reject_aad(r["file_sha256"], r["row_no"]),
+        # Farmers' channels (#13): a reply's own address, the replies kept for replayed SMS,
+        # feedback and its answer.
+        ("notify_outbox", "address_cipher"): lambda r: outbox_aad(int(r["id"])),
+        ("channels_sms_inbound", "reply_cipher"): lambda r: reply_aad("reply_cipher", r),
+        ("feedback_items", "text_cipher"): lambda r: feedback_aad("text_cipher", r),
+        ("feedback_items", "answer_cipher"): lambda r: feedback_aad("answer_cipher", r),
     }
 
 

@@ -120,8 +120,23 @@ def county(db_factory, tmp_path: Path) -> Iterator[County]:  # type: ignore[no-u
         for department in ("psb", "bank"):
             load_file(session, cipher, next((folder / department).iterdir()), department, now=DAY)
         import_consents(session, cipher, register, now=DAY)
+        _channels(session, cipher)
     yield c
     c.engine.dispose()
+
+
+def _channels(session: Any, cipher: FieldCipher) -> None:
+    """An SMS from a number nobody registered (its kept reply, the reply's own address) and a
+    feedback item with its answer (#13)."""
+    from ctown.channels import service as sms
+    from ctown.feedback import service as feedback
+    from ctown.registry.models import Subject
+
+    sms.handle(session, cipher, sms.Inbound.of({"id": "k-1", "from": "13700000000", "text": "BZ"}))
+    household = session.scalar(sa.select(Subject.id).where(Subject.kind == "household").limit(1))
+    item = feedback.submit(session, None, subject_id=household, channel="page",
+                           text="村口路灯坏了", cipher=cipher)
+    feedback.answer(session, None, item.id, "已修好", cipher=cipher)
 
 
 def _under_two(values: Values) -> Values:
@@ -158,7 +173,7 @@ def test_retire_refuses_naming_each_column_still_under_the_old_version(county: C
     rotation did before): exit 2, one line in Chinese and English naming every table and how
     many of its values, and nothing changed — the ring, the audit trail, the values."""
     before = county.values()
-    # One batch per subject column (they come first): the ingest's columns are left behind.
+    # One batch per subject column (they come first): the other capabilities' columns are left.
     partial = rotation.rotate(county.factory, FieldCipher.load(county.ring), max_batches=2)
     assert not partial.complete
     left = county.under(1)
@@ -166,6 +181,10 @@ def test_retire_refuses_naming_each_column_still_under_the_old_version(county: C
         "quarantined_rows.payload",
         "ingest_held_values.value",
         "ingest_consent_rejects.payload",
+        "notify_outbox.address_cipher",
+        "channels_sms_inbound.reply_cipher",
+        "feedback_items.text_cipher",
+        "feedback_items.answer_cipher",
     }
     ring = county.ring.read_bytes()
 
