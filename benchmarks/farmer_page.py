@@ -14,63 +14,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM, running_server  # noqa: E402
+from tests.browser import CHROMIUM_ARGS as ARGS  # noqa: E402
 
 from ctown.db import make_engine, session_factory  # noqa: E402
 from ctown.farmer import sample  # noqa: E402
 from ctown.migrate import upgrade  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SLOW = {"offline": False, "latency": 400, "downloadThroughput": 400_000 / 8,
         "uploadThroughput": 400_000 / 8}
 FAST = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 PASSWORD = "pw-farmer-123"
 BUDGET = 100 * 1024
-
-
-@contextmanager
-def server(url: str, var: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(var)}
-    log = (var / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ctown", "serve", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start (see server.log)")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
 
 
 def one_load(chromium: Any, base: str, profile: dict[str, Any]) -> tuple[float, dict[str, int]]:
@@ -127,7 +93,7 @@ def main() -> None:
         with session_factory(engine).begin() as session:
             sample.build(session, password=PASSWORD)
         engine.dispose()
-        with server(url, var) as base, sync_playwright() as p:
+        with running_server(url, var) as base, sync_playwright() as p:
             chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             slow, fast, sizes = [], [], {}
             for _ in range(args.runs):  # interleaved, so both see the same machine load
