@@ -121,10 +121,15 @@ def test_cli_builds_the_file_and_refuses_a_bad_village(site: tuple[TestClient, s
     cli.register(root)
     env = {"CTOWN_DATABASE_URL": url, "CTOWN_VAR_DIR": str(var)}
     out = tmp_path / "board.pdf"
-    result = CliRunner().invoke(root, ["notice", "build", VILLAGE_A, "--out", str(out)], env=env)
+    result = CliRunner().invoke(root, ["notice", "build", VILLAGE_A, "--out", str(out)],
+                                env={**env, "CTOWN_SMS_NUMBER": "10690123"})
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert out.read_bytes().startswith(b"%PDF") and report["bytes"] == out.stat().st_size
+    from pypdf import PdfReader
+
+    text = "".join(page.extract_text() for page in PdfReader(out).pages)
+    assert "10690123" in text  # the county's SMS number, for objections
     import hashlib
 
     assert hashlib.sha256(out.read_bytes()).hexdigest() == report["pdf_sha256"]

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: minutes and in a day; past that the webhook answers but sends nothing.
     sms_replies_per_10_minutes: int = Field(default=5, ge=1)
     sms_replies_per_day: int = Field(default=20, ge=1)
+    #: The county credit centre's SMS number, printed on the notice board for objections
+    #: ("反馈 + 内容" to it); empty: the board names the centre without a number.
+    sms_number: str = Field(default="", max_length=20)
     # -- end of farmers' channels --
     demo_households: int = Field(default=20_000, ge=10)
     #: The ledger keeps up by itself (``ctown.ledger.keeping``): a running server signs a

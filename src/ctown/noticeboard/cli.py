@@ -33,10 +33,11 @@ def build_cmd(village: Annotated[str, typer.Argument(help="12-digit village code
     from ctown.errors import DomainError
     from ctown.noticeboard import service
 
-    with database() as (_settings, factory), factory.begin() as session:
+    with database() as (settings, factory), factory.begin() as session:
         try:
             edition = service.build_edition(session, None, village.strip(),
-                                            objection_days=objection_days)
+                                            objection_days=objection_days,
+                                            sms_number=settings.sms_number or None)
         except DomainError as exc:
             print(str(exc.message), file=sys.stderr)
             raise typer.Exit(2) from None
@@ -60,7 +61,7 @@ def build_all_cmd(force: Annotated[bool, typer.Option(
     from ctown.noticeboard import font, service
 
     font.source_font()  # loaded once (about a second) for every village
-    with database() as (_settings, factory):
+    with database() as (settings, factory):
         with factory() as session:
             codes = service.all_villages(session) if force else service.villages_due(session)
             county = service.CountyFigures.compute(session)
@@ -69,7 +70,8 @@ def build_all_cmd(force: Annotated[bool, typer.Option(
             task = progress.add_task("信用公示栏 / notice boards", total=len(codes))
             for code in codes:
                 with factory.begin() as session:  # one village at a time: a crash keeps the rest
-                    edition = service.build_edition(session, None, code, county=county)
+                    edition = service.build_edition(session, None, code, county=county,
+                                                    sms_number=settings.sms_number or None)
                     built.append({"village": code, "edition": edition.id, "named": edition.named})
                 progress.advance(task)
     print(json.dumps({"built": len(built), "editions": built}, ensure_ascii=False))

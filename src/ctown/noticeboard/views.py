@@ -104,6 +104,7 @@ def board_pdf(village_code: str, db: DB) -> Response:
 
 
 @router.post("/{village_code}/build", dependencies=CSRF)
-def build(village_code: str, user: Me, db: DB) -> Response:
-    service.build_edition(db, user, village_code)
+def build(village_code: str, request: Request, user: Me, db: DB) -> Response:
+    number = request.app.state.settings.sms_number or None
+    service.build_edition(db, user, village_code, sms_number=number)
     return RedirectResponse(f"/notice/{village_code}?msg=built", status_code=303)
