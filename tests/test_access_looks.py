@@ -294,7 +294,8 @@ def test_looks_over_http(site) -> None:  # type: ignore[no-untyped-def]
         assert client.get(path, headers=_h(info, "bank")).status_code == 200
     assert _logged(client, "application", info["ids"]["bank"]) == 2
     page = client.get(f"/lending/applications/{app_id}", headers=_h(info, "proxy")).text
-    assert "credit_proxy" not in page and "信用代理员代办" in page
+    # The channel in words, with the proxy's name, never its code.
+    assert "credit_proxy" not in page and "由代理员 t_proxy 代办" in page
     for who, action in (("village", "village_approve"), ("township", "township_approve"),
                         ("bank", "bank_approve")):
         client.post(f"/api/v1/lending/applications/{app_id}/actions", json={"action": action},

@@ -153,6 +153,15 @@ def test_the_household_own_acts_and_looks_are_not_texted(session: Session,
     assert _proxy_sms(session, people) == [("loan_application", people["proxy"].display_name)]
 
 
+def test_an_application_names_the_proxy_who_filed_it(session: Session, people: Personas) -> None:
+    by_proxy, _d = lending.apply(session, people["proxy"], subject_id=people.home,
+                                 product_code="rcb_credit", req=REQ)
+    own, _d = lending.apply(session, people["farmer"], subject_id=None, product_code="rcb_credit",
+                            req=REQ)
+    assert lending.proxy_of(session, by_proxy) == people["proxy"].display_name
+    assert lending.proxy_of(session, own) is None
+
+
 def test_the_mark(people: Personas) -> None:
     assert marks.by_proxy("李四") == "由代理员 李四 代办"
     assert marks.by_proxy("李四", "en") == "by proxy 李四"

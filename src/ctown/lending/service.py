@@ -382,6 +382,14 @@ def open_application(session: Session, actor: User, application_id: int) -> Loan
     return app
 
 
+def proxy_of(session: Session, app: LoanApplication) -> str | None:
+    """The name of the credit proxy who filed the application (信用代理员代办), else None: the
+    application's page says "由代理员 X 代办" (R-6.3, every act of a proxy shown by name)."""
+    if app.channel != CHANNELS[Role.credit_proxy]:
+        return None
+    return session.scalar(sa.select(User.display_name).where(User.id == app.submitted_by))
+
+
 def _machine_actor(session: Session, actor: User, app: LoanApplication) -> approval.Actor:
     return approval.Actor(user_id=actor.id, role=Role(actor.role), region_code=actor.region_code,
                           bank_code=actor.bank_code,

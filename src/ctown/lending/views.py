@@ -107,7 +107,8 @@ def apply_submit(request: Request, user: Me, db: DB, product_code: Annotated[str
 def application_page(request: Request, application_id: int, user: Me, db: DB) -> HTMLResponse:
     app = service.open_application(db, user, application_id)
     return render(request, "lending/application.html", **_ctx(user), app=app,
-                  dl=service.deadline(app), actions=service.actions_for(db, user, app))
+                  dl=service.deadline(app), actions=service.actions_for(db, user, app),
+                  proxy=service.proxy_of(db, app))
 
 
 @router.post("/applications/{application_id}/action", dependencies=CSRF)
