@@ -19,10 +19,10 @@ from tests.factories import build_county, resident_id
 from tests.webutil import csrf_from, login
 
 from ctown.app import create_app
+from ctown.channels import signature
 from ctown.crypto import FieldCipher
 from ctown.db import make_engine, session_factory
 from ctown.settings import Settings
-from ctown.voice import signature
 from ctown.voice.schemas import MAX_SAY
 
 SECRET = "voice-test-secret"

@@ -8,8 +8,6 @@ queued); 400 for a body that is not a JSON object of those strings; 413 past :da
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -18,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ctown.channels import service
+from ctown.channels import service, signature
 from ctown.crypto import FieldCipher
 from ctown.i18n import Message, _
 from ctown.web.deps import DB, get_settings
@@ -52,13 +50,6 @@ def _refuse(status: int, message: Message) -> JSONResponse:
     return JSONResponse({"detail": message.both()}, status_code=status)
 
 
-def signature_ok(secret: str, body: bytes, given: str | None) -> bool:
-    """Constant-time check of the gateway's signature; no secret configured: never."""
-    if not secret or not given:
-        return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.strip().lower())
-
 
 @router.post("/sms/inbound", response_model=ReplyOut, openapi_extra=_BODY,
              responses={400: {"model": Problem}, 401: {"model": Problem},
@@ -71,7 +62,7 @@ async def sms_inbound(request: Request, db: DB) -> object:
         if len(body) > MAX_BODY:
             return _refuse(413, Message(_("请求体超过 {max} 字节"), {"max": MAX_BODY}))
     settings = get_settings(request)
-    if not signature_ok(settings.sms_secret, body, request.headers.get(SIGNATURE)):
+    if not signature.valid(settings.sms_secret, body, request.headers.get(SIGNATURE)):
         return _refuse(401, Message(_("签名缺失或不正确（X-Ctown-Signature）")))
     try:
         parsed = json.loads(body.decode("utf-8"))

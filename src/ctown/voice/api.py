@@ -1,8 +1,9 @@
 """The voice webhook, the read-aloud endpoint and the audio they point to (mounted under /api/v1).
 
-The telephony platform posts a call and then each key press, signed (:mod:`ctown.voice.signature`),
-and gets back what to say, the WAV of it and how many keys to collect. The pages' "read aloud"
-button posts a text (a signed-in user, CSRF-checked, rate-limited) and gets the WAV's address.
+The telephony platform posts a call and then each key press, signed (one rule with the SMS
+webhook: :mod:`ctown.channels.signature`), and gets back what to say, the WAV of it and how many
+keys to collect. The pages' "read aloud" button posts a text (a signed-in user, CSRF-checked,
+rate-limited) and gets the WAV's address.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from ctown.accounts.models import User
+from ctown.channels import signature
 from ctown.i18n import Message, _
-from ctown.voice import service, signature
+from ctown.voice import service
 from ctown.voice.schemas import CallIn, KeysIn, ReplyOut, SayIn, SayOut
 from ctown.voice.tts import AudioCache, SpeechUnavailable, cache_for
 from ctown.web.deps import DB_SESSION, current_user, get_settings, verify_csrf

@@ -1,6 +1,7 @@
-"""The telephony platform's signature (来电回调签名): ``X-Ctown-Signature`` is the hex
-HMAC-SHA256 of the raw request body, keyed with ``CTOWN_VOICE_SECRET`` — the scheme common
-telephony and SMS platforms use for their webhooks. No secret configured: nothing is accepted."""
+"""The webhooks' signature (回调签名), one rule for the SMS gateway and the telephony platform:
+``X-Ctown-Signature`` is the hex HMAC-SHA256 of the raw request body, keyed with
+``CTOWN_SMS_SECRET`` or ``CTOWN_VOICE_SECRET`` — the scheme common SMS and telephony platforms use
+for their webhooks. No secret configured: nothing is accepted."""
 
 from __future__ import annotations
 
