@@ -112,6 +112,24 @@ def test_a_stale_mark_does_not_append_rows_that_are_not_the_commits_own(kept: An
         assert verify_log(s).pending["audit"] == 1
 
 
+def test_only_a_started_app_signs_on_a_timer(db_factory: Any, tmp_path: Path) -> None:
+    from tests.webutil import make_app_client
+
+    def timers() -> int:
+        return sum(t.name == "ledger-checkpoint" and t.is_alive() for t in threading.enumerate())
+
+    before = timers()
+    url = db_factory.migrated_url()
+    idle = make_app_client(url, tmp_path / "var")  # built, never started
+    assert timers() == before
+    with make_app_client(url, tmp_path / "var") as client:
+        assert timers() == before + 1
+        assert client.get("/healthz").status_code == 200
+    assert timers() == before
+    keeping.uninstall(idle.app.state.engine)  # type: ignore[attr-defined]
+    idle.app.state.engine.dispose()  # type: ignore[attr-defined]
+
+
 def test_writers_that_commit_out_of_order_leave_no_gap(kept: Any) -> None:
     """PostgreSQL hands ids out at insert time: the writer with the smaller id may commit last.
     The second writer must wait for the first, or the first's row falls below the high-water

@@ -116,14 +116,19 @@ def uninstall(engine: Engine) -> None:
 
 
 def install_app(app: FastAPI, settings: Settings) -> None:
-    """``Capability.install``: keep the app's engine; sign every few minutes and at shutdown."""
-    install(app.state.engine, settings).start_signing()
+    """``Capability.install``: keep the app's engine; sign every few minutes and at shutdown.
+
+    The timer starts with the app, not when it is built: an app that is never started (a test's
+    client used without ``with``) left a thread behind that woke every five minutes, long after
+    its database was gone ("ledger checkpoint failed" in CI's log)."""
+    keeper = install(app.state.engine, settings)
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         from starlette.concurrency import run_in_threadpool
 
+        keeper.start_signing()
         async with inner(a) as state:
             yield state
             await run_in_threadpool(uninstall, a.state.engine)
